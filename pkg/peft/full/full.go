@@ -1,0 +1,142 @@
+// Package full implements full fine-tuning and its partial variants as a
+// peft.Method: instead of adding weights, it unfreezes base weights.
+//
+// Presets cover the usual ablations, and Targets selects any other subset by
+// pattern; both may be given, and their union trains:
+//
+//	all        every base weight (the default when nothing is given)
+//	head       the output heads, head/**
+//	layernorm  every LayerNorm gain and offset (LN tuning)
+//	last:K     every weight of the last K transformer blocks
+//
+// The method attaches to no site and its hooks do nothing: peft.Model marks
+// the resolved base weights trainable on every build, and refuses a second
+// adapter that claims the same weights. Its trained state is those base
+// weights themselves: there is nothing under "/adapters/<name>".
+package full
+
+import (
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/gomlx/gomlx/pkg/core/graph"
+	"github.com/gomlx/gomlx/pkg/ml/context"
+	"github.com/peftlab/peftlab/pkg/peft"
+	"github.com/peftlab/peftlab/pkg/site"
+)
+
+// PeftType is full fine-tuning's peft_type in adapter_config.json.
+const PeftType = "FULL"
+
+func init() {
+	peft.Register(PeftType, func() peft.Method { return &Config{} })
+}
+
+// Presets are the fixed values of Config.Preset; "last:K" takes a block count.
+var Presets = []string{"all", "head", "layernorm", "last:K"}
+
+// Config says which base weights train. It is plain data and is what
+// adapter_config.json stores next to "peft_type": "FULL".
+type Config struct {
+	// Targets are weight patterns (site.Pattern), e.g. "block/*/attn/**" or
+	// "embed/text/embeddings". A pattern that names sites rather than weights,
+	// such as "block/*/attn/{q,v}", selects those sites' weights and biases.
+	Targets []string `json:"targets,omitempty"`
+	// Preset is one of Presets, or empty.
+	Preset string `json:"preset,omitempty"`
+}
+
+// Type implements peft.Method.
+func (c Config) Type() string { return PeftType }
+
+// String is a one-line description for plans and logs.
+func (c Config) String() string {
+	parts := slices.Clone(c.Targets)
+	if c.Preset != "" || len(parts) == 0 {
+		parts = append([]string{c.preset()}, parts...)
+	}
+	return "Full(" + strings.Join(parts, ", ") + ")"
+}
+
+func (c Config) preset() string {
+	if c.Preset == "" && len(c.Targets) == 0 {
+		return "all"
+	}
+	return c.Preset
+}
+
+// Resolve implements peft.Method: it returns the base weights that train, in
+// layout order, and no sites.
+func (c Config) Resolve(l site.Layout) (peft.Resolution, error) {
+	var res peft.Resolution
+	if len(l.Params) == 0 {
+		return res, fmt.Errorf("base model %s declares no weights", l.Model)
+	}
+	patterns, err := presetPatterns(c.preset(), l)
+	if err != nil {
+		return res, err
+	}
+	for _, t := range c.Targets {
+		p, err := targetPattern(site.Pattern(t), l)
+		if err != nil {
+			return res, err
+		}
+		patterns = append(patterns, p)
+	}
+	res.Base, err = l.SelectParams(patterns...)
+	return res, err
+}
+
+// presetPatterns returns the weight patterns of a preset ("" gives none).
+func presetPatterns(preset string, l site.Layout) ([]site.Pattern, error) {
+	switch preset {
+	case "":
+		return nil, nil
+	case "all":
+		return []site.Pattern{"**"}, nil
+	case "head":
+		return []site.Pattern{"head/**"}, nil
+	case "layernorm":
+		return []site.Pattern{"**/{gain,offset}"}, nil
+	}
+	if ks, ok := strings.CutPrefix(preset, "last:"); ok {
+		k, err := strconv.Atoi(ks)
+		if err != nil || k <= 0 {
+			return nil, fmt.Errorf("preset %q: K must be a positive number of blocks, e.g. last:2", preset)
+		}
+		if k > l.Blocks {
+			return nil, fmt.Errorf("preset %q: %s has only %d blocks", preset, l.Model, l.Blocks)
+		}
+		var ps []site.Pattern
+		for i := l.Blocks - k; i < l.Blocks; i++ {
+			ps = append(ps, site.Pattern(fmt.Sprintf("block/%d/**", i)))
+		}
+		return ps, nil
+	}
+	return nil, fmt.Errorf("unknown preset %q: use one of %s, or give targets", preset, strings.Join(Presets, ", "))
+}
+
+// targetPattern returns p when it selects weights, or p/* when it selects
+// only sites, so that site names work as targets too.
+func targetPattern(p site.Pattern, l site.Layout) (site.Pattern, error) {
+	if err := p.Validate(); err != nil {
+		return "", err
+	}
+	if slices.ContainsFunc(l.Params, func(prm site.Param) bool { return p.Match(prm.Name) }) {
+		return p, nil
+	}
+	if slices.ContainsFunc(l.Sites, func(s site.Site) bool { return p.Match(s.Name) }) {
+		return p + "/*", nil
+	}
+	return p, nil // SelectParams reports the miss.
+}
+
+// Input implements site.Hook; full fine-tuning changes no computation.
+func (c Config) Input(_ *context.Context, _ site.Site, x, mask *graph.Node) (*graph.Node, *graph.Node) {
+	return x, mask
+}
+
+// Linear implements site.Hook; full fine-tuning changes no computation.
+func (c Config) Linear(_ *context.Context, _ site.Site, _, y *graph.Node) *graph.Node { return y }
