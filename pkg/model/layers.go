@@ -1,0 +1,136 @@
+package model
+
+import (
+	"fmt"
+	"math"
+
+	"github.com/gomlx/gomlx/pkg/core/dtypes"
+	. "github.com/gomlx/gomlx/pkg/core/graph" //nolint:revive // GoMLX layer style: graph ops read as math.
+	"github.com/gomlx/gomlx/pkg/core/shapes"
+	"github.com/gomlx/gomlx/pkg/ml/context"
+	"github.com/gomlx/gomlx/pkg/ml/context/initializers"
+	"github.com/gomlx/gomlx/pkg/ml/layers/activations"
+	"github.com/peftlab/peftlab/pkg/site"
+)
+
+// The layers are written here rather than taken from GoMLX's layers package:
+// its LayerNormalization uses epsilon 1e-3 and re-marks its weights trainable
+// on every build, its MultiHeadAttention scales by 1/d instead of 1/√d, and
+// its Dense names scopes itself. Ours put every weight at the site's path.
+
+const (
+	// lnEpsilon is the LayerNorm variance floor (PyTorch's default).
+	lnEpsilon = 1e-5
+	// embedStddev is the standard deviation of the initial embedding tables.
+	embedStddev = 0.02
+	// blocked is added to the attention logits of pairs that may not attend:
+	// exp(blocked - max) underflows to exactly 0 in float32.
+	blocked = -1e9
+)
+
+var f32 = dtypes.Float32
+
+// Linear computes x·W+b at the Linear site s, with W [s.In, s.Out] and b
+// [s.Out] in the site's scope below root ("/block/0/attn/q/weights"), and then
+// lets hook adapt the result. x is [..., s.In]; the result is [..., s.Out].
+//
+// root must be the model's root context (scope "/"): the hook receives it
+// as is. Weights are initialised Glorot-uniform, biases to zero; variables
+// that already exist (loaded from a checkpoint) are reused.
+func Linear(root *context.Context, hook site.Hook, s site.Site, x *Node) *Node {
+	if s.Kind != site.Linear {
+		panic(fmt.Sprintf("model.Linear called with %s site %q", s.Kind, s.Name))
+	}
+	dims := x.Shape().Dimensions
+	if len(dims) == 0 || dims[len(dims)-1] != s.In {
+		panic(fmt.Sprintf("site %s expects inputs [..., %d], got %s", s.Name, s.In, x.Shape()))
+	}
+	g := x.Graph()
+	sctx := s.InScope(root)
+	w := sctx.WithInitializer(initializers.GlorotUniformFn(root)).
+		VariableWithShape(varWeights, shapes.Make(f32, s.In, s.Out)).ValueGraph(g)
+	b := sctx.WithInitializer(initializers.Zero).
+		VariableWithShape(varBiases, shapes.Make(f32, s.Out)).ValueGraph(g)
+
+	y := Dot(Reshape(x, -1, s.In), w)
+	y = Add(y, InsertAxes(b, 0))
+	outDims := append(append([]int{}, dims[:len(dims)-1]...), s.Out)
+	y = Reshape(y, outDims...)
+	return site.CallLinear(hook, root, s, x, y)
+}
+
+// LayerNorm normalises x [..., d] over its last axis, then applies the learned
+// "gain" (init 1) and "offset" (init 0) kept in ctx's current scope. Epsilon
+// is 1e-5.
+func LayerNorm(ctx *context.Context, x *Node) *Node {
+	g := x.Graph()
+	d := x.Shape().Dimensions[x.Rank()-1]
+	gain := ctx.WithInitializer(initializers.One).VariableWithShape(varGain, shapes.Make(f32, d)).ValueGraph(g)
+	offset := ctx.WithInitializer(initializers.Zero).VariableWithShape(varOffset, shapes.Make(f32, d)).ValueGraph(g)
+
+	mean := ReduceAndKeep(x, ReduceMean, -1)
+	centered := Sub(x, mean)
+	variance := ReduceAndKeep(Square(centered), ReduceMean, -1)
+	normed := Div(centered, Sqrt(AddScalar(variance, lnEpsilon))) // Rsqrt has no gradient in GoMLX v0.26
+	bcast := func(v *Node) *Node { return Reshape(v, append(onesLike(x.Rank()-1), d)...) }
+	return Add(Mul(normed, bcast(gain)), bcast(offset))
+}
+
+func onesLike(n int) []int {
+	s := make([]int, n)
+	for i := range s {
+		s[i] = 1
+	}
+	return s
+}
+
+// Attend is scaled dot-product attention over heads: q, k, v are [B, S, H,
+// dh] and allowed is [B, S, S] Bool (query, key), true where the query may see
+// the key. It returns softmax(q·kᵀ/√dh + mask)·v as [B, S, H, dh]. Every query
+// row must allow at least one key (the model always allows a position to see
+// itself), otherwise its weights are spread over blocked keys.
+func Attend(q, k, v, allowed *Node) *Node {
+	dims := q.Shape().Dimensions
+	b, s, h, dh := dims[0], dims[1], dims[2], dims[3]
+	logits := Einsum("bqhd,bkhd->bhqk", q, k)
+	logits = MulScalar(logits, 1/math.Sqrt(float64(dh)))
+	mask := BroadcastToDims(InsertAxes(allowed, 1), b, h, s, s)
+	logits = Where(mask, logits, Scalar(q.Graph(), f32, blocked))
+	weights := Softmax(logits, -1)
+	return Einsum("bhqk,bkhd->bqhd", weights, v)
+}
+
+// attention is the multi-head self-attention of block i: sites attn/q, k, v, o.
+func attention(root *context.Context, c Config, hook site.Hook, i int, x, allowed *Node) *Node {
+	dims := x.Shape().Dimensions
+	b, s := dims[0], dims[1]
+	heads := func(name string) *Node {
+		y := Linear(root, hook, c.blockSite(i, name), x)
+		return Reshape(y, b, s, c.Heads, c.HeadDim())
+	}
+	q, k, v := heads("attn/q"), heads("attn/k"), heads("attn/v")
+	out := Reshape(Attend(q, k, v, allowed), b, s, c.Width)
+	return Linear(root, hook, c.blockSite(i, "attn/o"), out)
+}
+
+// mlp is block i's feed-forward part: mlp/up, exact GELU, mlp/down.
+func mlp(root *context.Context, c Config, hook site.Hook, i int, x *Node) *Node {
+	h := Linear(root, hook, c.blockSite(i, "mlp/up"), x)
+	h = activations.Gelu(h)
+	return Linear(root, hook, c.blockSite(i, "mlp/down"), h)
+}
+
+// block is one pre-LN transformer block:
+//
+//	x = x + attention(LN1(x));  x = x + MLP(LN2(x))
+func block(root *context.Context, c Config, hook site.Hook, i int, x, allowed *Node) *Node {
+	x = Add(x, attention(root, c, hook, i, LayerNorm(root.In("block").In(fmt.Sprint(i)).In("ln1"), x), allowed))
+	x = Add(x, mlp(root, c, hook, i, LayerNorm(root.In("block").In(fmt.Sprint(i)).In("ln2"), x)))
+	return x
+}
+
+// blockSite returns the Linear site "block/i/name".
+func (c Config) blockSite(i int, name string) site.Site {
+	in, out := c.blockSiteShape(name)
+	return c.linearSite(BlockSite(i, name), in, out)
+}
