@@ -75,7 +75,7 @@ func (c Config) imageInputSite() site.Site {
 // context's own "/#rngState" aside). Layout of an invalid Config describes
 // whatever it can; call Validate first.
 func (c Config) Layout() site.Layout {
-	l := site.Layout{Model: c.ModelName(), Width: c.Width, Vocab: c.Vocab, Blocks: c.Blocks}
+	l := site.Layout{Model: c.ModelName(), Width: c.Width, Vocab: c.Vocab, Blocks: c.Blocks, MaxLen: c.MaxLen}
 	d := c.Width
 	param := func(name string, shape ...int) {
 		l.Params = append(l.Params, site.Param{Name: "/" + name, Shape: shape})

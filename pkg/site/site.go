@@ -85,6 +85,9 @@ type Layout struct {
 	Vocab int
 	// Blocks is the number of transformer blocks.
 	Blocks int
+	// MaxLen is the longest text sequence the model accepts, counting tokens
+	// that input hooks insert (prompt tuning), or 0 when it has no text.
+	MaxLen int
 	Sites  []Site
 	Params []Param
 }

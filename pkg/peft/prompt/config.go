@@ -123,9 +123,9 @@ func (c Config) Resolve(l site.Layout) (peft.Resolution, error) {
 			return res, fmt.Errorf("init %q needs a vocabulary with tokens besides padding, %s has %d", InitVocab, l.Model, l.Vocab)
 		}
 	}
-	if rows, ok := positionRows(l); ok && c.Tokens >= rows {
+	if c.Tokens >= l.MaxLen {
 		return res, fmt.Errorf("num_virtual_tokens %d leaves no room for text: %s has only %d positions (MaxLen counts the soft tokens)",
-			c.Tokens, l.Model, rows)
+			c.Tokens, l.Model, l.MaxLen)
 	}
 	res.Sites = []site.Site{s}
 	res.New = []site.Param{{Name: siteName + "/" + promptName, Shape: []int{c.Tokens, s.In}}}
@@ -139,16 +139,4 @@ func hasParam(l site.Layout, name string) bool {
 		}
 	}
 	return false
-}
-
-// positionRows returns the number of rows of a learned position table, an
-// upper bound on MaxLen, when the base has one.
-// TODO: use site.Layout.MaxLen once the layout carries it (proposed to the lead).
-func positionRows(l site.Layout) (int, bool) {
-	for _, p := range l.Params {
-		if p.Name == "/embed/pos/embeddings" && len(p.Shape) == 2 {
-			return p.Shape[0], true
-		}
-	}
-	return 0, false
 }
