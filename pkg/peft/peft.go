@@ -10,7 +10,14 @@
 // Variables: an adapter named "task" keeps all of its weights under the
 // GoMLX scope "/adapters/task", so an adapter is saved, loaded, swapped and
 // counted apart from the base, and the base's weights are exactly the
-// variables outside "/adapters".
+// variables outside "/adapters" (and outside GoMLX's training state, see
+// IsBaseVariable).
+//
+// Files: SaveAdapter writes one adapter alone, in Hugging Face PEFT's layout
+// (adapter_config.json + adapter_model.safetensors), with the identity of
+// the base it was trained on (BaseHash, a SHA-256 of the base weights);
+// LoadAdapter puts it back onto a base, refusing a different base, a damaged
+// or truncated file, weights that do not fit the method, and unknown methods.
 package peft
 
 import (
@@ -98,7 +105,7 @@ func New(l site.Layout, adapters ...Adapter) (*Model, error) {
 }
 
 func (m *Model) attach(a Adapter) error {
-	if !adapterName.MatchString(a.Name) {
+	if !adapterName.MatchString(a.Name) || strings.Trim(a.Name, ".") == "" {
 		return fmt.Errorf("adapter name %q: use letters, digits, '_', '-' or '.'", a.Name)
 	}
 	if a.Method == nil {

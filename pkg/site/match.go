@@ -14,30 +14,44 @@ import (
 //	block/1/**           everything under block 1 ("**" matches any number of segments)
 type Pattern string
 
-// expand returns the alternatives of the first {a,b,...} group, recursively.
+// expand returns the pattern with every {a,b,...} group expanded, failing on
+// unbalanced or nested braces and on more than maxAlternatives results.
 func (p Pattern) expand() ([]string, error) {
 	s := string(p)
-	open := strings.IndexByte(s, '{')
-	if open < 0 {
-		if strings.IndexByte(s, '}') >= 0 {
-			return nil, fmt.Errorf("pattern %q: '}' without '{'", s)
+	alts := []string{""}
+	for {
+		open := strings.IndexByte(s, '{')
+		if open < 0 {
+			if strings.IndexByte(s, '}') >= 0 {
+				return nil, fmt.Errorf("pattern %q: '}' without '{'", string(p))
+			}
+			break
 		}
-		return []string{s}, nil
-	}
-	end := strings.IndexByte(s[open:], '}')
-	if end < 0 {
-		return nil, fmt.Errorf("pattern %q: '{' without '}'", s)
-	}
-	end += open
-	var out []string
-	for _, alt := range strings.Split(s[open+1:end], ",") {
-		rest, err := Pattern(s[:open] + alt + s[end+1:]).expand()
-		if err != nil {
-			return nil, err
+		end := strings.IndexByte(s[open:], '}')
+		if end < 0 {
+			return nil, fmt.Errorf("pattern %q: '{' without '}'", string(p))
 		}
-		out = append(out, rest...)
+		end += open
+		group := s[open+1 : end]
+		if strings.ContainsAny(s[:open], "}") || strings.ContainsAny(group, "{") {
+			return nil, fmt.Errorf("pattern %q: unbalanced or nested braces", string(p))
+		}
+		choices := strings.Split(group, ",")
+		if len(alts)*len(choices) > maxAlternatives {
+			return nil, fmt.Errorf("pattern %q expands to more than %d alternatives", string(p), maxAlternatives)
+		}
+		next := make([]string, 0, len(alts)*len(choices))
+		for _, a := range alts {
+			for _, c := range choices {
+				next = append(next, a+s[:open]+c)
+			}
+		}
+		alts, s = next, s[end+1:]
 	}
-	return out, nil
+	for i := range alts {
+		alts[i] += s
+	}
+	return alts, nil
 }
 
 // Validate reports a syntax error in the pattern.
@@ -54,6 +68,10 @@ func (p Pattern) Validate() error {
 	return nil
 }
 
+// maxAlternatives bounds brace expansion, so a hostile pattern (one read from
+// an adapter file, say) cannot make matching explode.
+const maxAlternatives = 1024
+
 // Match reports whether name (with or without a leading "/") matches the pattern.
 // An invalid pattern matches nothing; call Validate to report it.
 func (p Pattern) Match(name string) bool {
@@ -62,33 +80,51 @@ func (p Pattern) Match(name string) bool {
 	if err != nil {
 		return false
 	}
+	nameSegs := strings.Split(name, "/")
 	for _, a := range alts {
-		if matchSegments(strings.Split(strings.TrimPrefix(a, "/"), "/"), strings.Split(name, "/")) {
+		if matchSegments(compactGlobstars(strings.Split(strings.TrimPrefix(a, "/"), "/")), nameSegs) {
 			return true
 		}
 	}
 	return false
 }
 
-func matchSegments(pat, name []string) bool {
-	for len(pat) > 0 {
-		if pat[0] == "**" {
-			for i := 0; i <= len(name); i++ {
-				if matchSegments(pat[1:], name[i:]) {
-					return true
-				}
-			}
-			return false
+// compactGlobstars merges runs of "**", which match the same as one.
+func compactGlobstars(pat []string) []string {
+	out := pat[:0:0]
+	for _, seg := range pat {
+		if seg == "**" && len(out) > 0 && out[len(out)-1] == "**" {
+			continue
 		}
-		if len(name) == 0 {
-			return false
-		}
-		if ok, err := path.Match(pat[0], name[0]); err != nil || !ok {
-			return false
-		}
-		pat, name = pat[1:], name[1:]
+		out = append(out, seg)
 	}
-	return len(name) == 0
+	return out
+}
+
+// matchSegments matches pattern segments against name segments by dynamic
+// programming over (pattern, name) positions: O(len(pat)·len(name)) steps
+// whatever the number of "**", where plain backtracking is exponential.
+func matchSegments(pat, name []string) bool {
+	// ok[j] reports whether pat[i:] matches name[j:], filled from i = len(pat) down.
+	ok := make([]bool, len(name)+1)
+	ok[len(name)] = true
+	next := make([]bool, len(name)+1)
+	for i := len(pat) - 1; i >= 0; i-- {
+		for j := len(name); j >= 0; j-- {
+			switch {
+			case pat[i] == "**":
+				// Match zero segments (ok[j]) or one more (next[j+1]).
+				next[j] = ok[j] || (j < len(name) && next[j+1])
+			case j == len(name):
+				next[j] = false
+			default:
+				m, err := path.Match(pat[i], name[j])
+				next[j] = err == nil && m && ok[j+1]
+			}
+		}
+		ok, next = next, ok
+	}
+	return ok[0]
 }
 
 // Select returns the sites matched by any of the patterns, in layout order.

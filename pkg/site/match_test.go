@@ -95,3 +95,23 @@ func TestSelect(t *testing.T) {
 		t.Errorf("NumParams = %d, want 72", l.NumParams())
 	}
 }
+
+// Hostile patterns (an adapter file is user input) must stay fast: plain
+// backtracking over "**" and unbounded brace expansion are exponential.
+func TestPatternAdversarial(t *testing.T) {
+	name := strings.Repeat("a/", 30) + "b"
+	p := Pattern(strings.Repeat("**/x/", 12) + "c")
+	if p.Match(name) {
+		t.Errorf("%q matched %q", p, name)
+	}
+	if !Pattern(strings.Repeat("**/", 14) + "b").Match(name) {
+		t.Error("repeated ** failed to match")
+	}
+	many := Pattern(strings.Repeat("{a,b}/", 40))
+	if err := many.Validate(); err == nil || !strings.Contains(err.Error(), "alternatives") {
+		t.Errorf("Validate of a 2^40-way pattern: %v", err)
+	}
+	if many.Match("a/a") {
+		t.Error("over-large pattern matched")
+	}
+}
