@@ -1,0 +1,108 @@
+package trainer
+
+import (
+	"math/rand/v2"
+	"sync"
+	"testing"
+
+	"github.com/gomlx/gomlx/backends"
+	"github.com/gomlx/gomlx/pkg/core/dtypes"
+	"github.com/gomlx/gomlx/pkg/core/tensors"
+	"github.com/gomlx/gomlx/pkg/ml/context"
+	"github.com/peftlab/peftlab/pkg/backend"
+	"github.com/peftlab/peftlab/pkg/model"
+	"github.com/peftlab/peftlab/pkg/peft"
+)
+
+var (
+	backendOnce sync.Once
+	testBE      backends.Backend
+	backendErr  error
+)
+
+func testBackend(t testing.TB) backends.Backend {
+	t.Helper()
+	backendOnce.Do(func() { testBE, backendErr = backend.New() })
+	if backendErr != nil {
+		t.Fatal(backendErr)
+	}
+	return testBE
+}
+
+// tiny is the base model of the tests: text only, 2 classes, room for 4
+// prompt tokens in front of 7 text tokens.
+var tiny = model.Config{Name: "tiny", Vocab: 16, Width: 16, Heads: 2, Blocks: 1, MLPDim: 32, MaxLen: 12, Classes: 2}
+
+const seqLen = 7
+
+// majorityData returns n sequences of seqLen tokens in [1, 16) labelled 1
+// when most of their tokens are below 8: a task every method can learn on a
+// random frozen base.
+func majorityData(seed uint64, n int) Batch {
+	r := rand.New(rand.NewPCG(seed, 99))
+	toks := make([]int32, 0, n*seqLen)
+	labels := make([]int32, n)
+	for i := range n {
+		low := 0
+		for range seqLen {
+			v := int32(1 + r.IntN(15))
+			if v < 8 {
+				low++
+			}
+			toks = append(toks, v)
+		}
+		if 2*low > seqLen {
+			labels[i] = 1
+		}
+	}
+	return Batch{Tokens: tensors.FromFlatDataAndDimensions(toks, n, seqLen), Labels: tensors.FromFlatDataAndDimensions(labels, n)}
+}
+
+func majoritySource(t testing.TB) *Memory {
+	t.Helper()
+	m, err := NewMemory(majorityData(1, 256), majorityData(2, 128))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
+
+// newBase returns a context holding a freshly initialised base (the same
+// weights for the same seed), as if loaded from a checkpoint.
+func newBase(t testing.TB, c model.Config, seed int64) *context.Context {
+	t.Helper()
+	ctx := context.New()
+	if err := ctx.SetRNGStateFromSeed(seed); err != nil {
+		t.Fatal(err)
+	}
+	// Evaluating the base once creates and initialises its weights.
+	tr, err := New(testBackend(t), ctx, c, nil, Config{Steps: 1, BatchSize: 2, LR: 1e-3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tr.Evaluate([]Batch{majorityData(3, 2)}); err != nil {
+		t.Fatal(err)
+	}
+	return ctx
+}
+
+// snapshot copies every variable's value, by scope-and-name.
+func snapshot(ctx *context.Context) map[string][]float32 {
+	out := map[string][]float32{}
+	for v := range ctx.IterVariables() {
+		if v.DType() != dtypes.Float32 {
+			continue
+		}
+		out[v.ScopeAndName()] = tensors.MustCopyFlatData[float32](v.MustValue())
+	}
+	return out
+}
+
+func mustPeft(t testing.TB, c model.Config, adapters ...peft.Adapter) *peft.Model {
+	t.Helper()
+	m, err := peft.New(c.Layout(), adapters...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
