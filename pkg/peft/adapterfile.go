@@ -20,6 +20,7 @@ import (
 	"github.com/gomlx/gomlx/pkg/core/tensors"
 	"github.com/gomlx/gomlx/pkg/ml/context"
 	"github.com/peftlab/peftlab/pkg/atomicfile"
+	"github.com/peftlab/peftlab/pkg/internal/catch"
 	"github.com/peftlab/peftlab/pkg/safetensors"
 	"github.com/peftlab/peftlab/pkg/site"
 )
@@ -337,7 +338,7 @@ func parseConfig(data []byte) (AdapterConfig, error) {
 	rest, _ := json.Marshal(fields)
 	dec := json.NewDecoder(bytes.NewReader(rest))
 	dec.DisallowUnknownFields()
-	if err := catch(func() error { return dec.Decode(method) }); err != nil {
+	if err := catch.Error(func() error { return dec.Decode(method) }); err != nil {
 		hint := ""
 		if strings.Contains(err.Error(), "unknown field") {
 			hint = fmt.Sprintf(" (the file was written by peftlab %s, this is %s)", env.PeftlabVersion, peftlabVersion())
@@ -391,7 +392,7 @@ func LoadAdapter(dir string, ctx *context.Context, layout site.Layout) (Adapter,
 	}
 	a := Adapter{Name: cfg.Name, Method: cfg.Method, Frozen: true}
 	var res Resolution
-	if err := catch(func() (err error) { res, err = cfg.Method.Resolve(layout); return }); err != nil {
+	if err := catch.Error(func() (err error) { res, err = cfg.Method.Resolve(layout); return }); err != nil {
 		return fail(fmt.Errorf("adapter %q (%s) does not fit base model %s: %w", a.Name, cfg.Method.Type(), layout.Model, err))
 	}
 	weights, err := fileWeights(a, res)
@@ -455,7 +456,7 @@ func LoadAdapter(dir string, ctx *context.Context, layout site.Layout) (Adapter,
 		targets[i] = target{v: v, scope: scope, name: name}
 	}
 	for i, t := range targets {
-		err := catch(func() error {
+		err := catch.Error(func() error {
 			if t.v == nil {
 				ctx.InAbsPath(t.scope).Checked(false).VariableWithValue(t.name, values[i])
 				return nil
@@ -547,21 +548,6 @@ func matchWeights(a Adapter, weights []fileWeight, file *safetensors.File) ([]*t
 	}
 	return nil, fmt.Errorf("%s does not hold the weights adapter %q (%s) needs on this base: %s",
 		WeightsFile, a.Name, a.Method.Type(), strings.Join(problems, "; "))
-}
-
-// catch runs f, turning a panic (GoMLX reports errors by panicking; a method
-// may panic on a strange configuration) into an error.
-func catch(f func() error) (err error) {
-	defer func() {
-		if r := recover(); r != nil {
-			if e, ok := r.(error); ok {
-				err = e
-			} else {
-				err = fmt.Errorf("%v", r)
-			}
-		}
-	}()
-	return f()
 }
 
 // peftlabVersion is the version of the peftlab module in this binary, or

@@ -41,6 +41,7 @@ import (
 	"github.com/gomlx/gomlx/pkg/ml/context"
 	"github.com/gomlx/gomlx/pkg/ml/train"
 	"github.com/gomlx/gomlx/pkg/ml/train/optimizers"
+	"github.com/peftlab/peftlab/pkg/internal/catch"
 	"github.com/peftlab/peftlab/pkg/model"
 	"github.com/peftlab/peftlab/pkg/peft"
 	"github.com/peftlab/peftlab/pkg/site"
@@ -288,7 +289,7 @@ func (t *Trainer) Step(b Batch) (loss float64, err error) {
 		return 0, t.fail(fmt.Errorf("step %d: setting the learning rate: %w", t.step, err))
 	}
 	var metrics []*tensors.Tensor
-	if err := catch(func() error {
+	if err := catch.Error(func() error {
 		var err error
 		metrics, err = t.gt.TrainStep(s, ins, labels)
 		return err
@@ -318,20 +319,6 @@ func (t *Trainer) fail(err error) error {
 	t.rec.Error = err.Error()
 	t.rec.Finished = time.Now().UTC()
 	return err
-}
-
-// catch runs fn, turning a GoMLX panic into an error.
-func catch(fn func() error) (err error) {
-	defer func() {
-		if r := recover(); r != nil {
-			if e, ok := r.(error); ok {
-				err = e
-			} else {
-				err = fmt.Errorf("%v", r)
-			}
-		}
-	}()
-	return fn()
 }
 
 func trainableParams(ctx *context.Context) int {
@@ -385,7 +372,7 @@ func (t *Trainer) Evaluate(batches []Batch) (Metrics, error) {
 			args = append(args, x)
 		}
 		var out []*tensors.Tensor
-		if err := catch(func() error {
+		if err := catch.Error(func() error {
 			var err error
 			out, err = t.eval.Exec(args...)
 			return err
