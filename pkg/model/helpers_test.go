@@ -14,24 +14,12 @@ import (
 	"github.com/gomlx/gomlx/pkg/core/shapes"
 	"github.com/gomlx/gomlx/pkg/core/tensors"
 	"github.com/gomlx/gomlx/pkg/ml/context"
-	"github.com/peftlab/peftlab/pkg/backend"
+	"github.com/peftlab/peftlab/pkg/backend/backendtest"
 	"github.com/peftlab/peftlab/pkg/site"
 )
 
-var (
-	testBackendOnce sync.Once
-	testBackend     backends.Backend
-	testBackendErr  error
-)
-
-func newBackend(t testing.TB) backends.Backend {
-	t.Helper()
-	testBackendOnce.Do(func() { testBackend, testBackendErr = backend.New() })
-	if testBackendErr != nil {
-		t.Fatalf("backend: %v", testBackendErr)
-	}
-	return testBackend
-}
+// newBackend returns the test binary's shared backend (fast gradients installed).
+func newBackend(t testing.TB) backends.Backend { return backendtest.Backend(t) }
 
 // Tiny configurations: text-only, image-only and multimodal.
 var (

@@ -2,32 +2,19 @@ package trainer
 
 import (
 	"math/rand/v2"
-	"sync"
 	"testing"
 
 	"github.com/gomlx/gomlx/backends"
 	"github.com/gomlx/gomlx/pkg/core/dtypes"
 	"github.com/gomlx/gomlx/pkg/core/tensors"
 	"github.com/gomlx/gomlx/pkg/ml/context"
-	"github.com/peftlab/peftlab/pkg/backend"
+	"github.com/peftlab/peftlab/pkg/backend/backendtest"
 	"github.com/peftlab/peftlab/pkg/model"
 	"github.com/peftlab/peftlab/pkg/peft"
 )
 
-var (
-	backendOnce sync.Once
-	testBE      backends.Backend
-	backendErr  error
-)
-
-func testBackend(t testing.TB) backends.Backend {
-	t.Helper()
-	backendOnce.Do(func() { testBE, backendErr = backend.New() })
-	if backendErr != nil {
-		t.Fatal(backendErr)
-	}
-	return testBE
-}
+// testBackend returns the test binary's shared backend (fast gradients installed).
+func testBackend(t testing.TB) backends.Backend { return backendtest.Backend(t) }
 
 // tiny is the base model of the tests: text only, 2 classes, room for 4
 // prompt tokens in front of 7 text tokens.

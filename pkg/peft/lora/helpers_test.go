@@ -3,33 +3,20 @@ package lora
 import (
 	"math"
 	"math/rand/v2"
-	"sync"
 	"testing"
 
 	"github.com/gomlx/gomlx/backends"
 	. "github.com/gomlx/gomlx/pkg/core/graph"
 	"github.com/gomlx/gomlx/pkg/core/tensors"
 	"github.com/gomlx/gomlx/pkg/ml/context"
-	"github.com/peftlab/peftlab/pkg/backend"
+	"github.com/peftlab/peftlab/pkg/backend/backendtest"
 	"github.com/peftlab/peftlab/pkg/model"
 	"github.com/peftlab/peftlab/pkg/peft"
 	"github.com/peftlab/peftlab/pkg/site"
 )
 
-var (
-	backendOnce sync.Once
-	testBackend backends.Backend
-	backendErr  error
-)
-
-func newBackend(t testing.TB) backends.Backend {
-	t.Helper()
-	backendOnce.Do(func() { testBackend, backendErr = backend.New() })
-	if backendErr != nil {
-		t.Fatalf("backend: %v", backendErr)
-	}
-	return testBackend
-}
+// newBackend returns the test binary's shared backend (fast gradients installed).
+func newBackend(t testing.TB) backends.Backend { return backendtest.Backend(t) }
 
 // tiny is a text model small enough for fast tests, with both heads so that
 // every kind of Linear site (d->d, d->MLP, MLP->d, d->classes, d->vocab) exists.

@@ -4,33 +4,19 @@ package peftest
 
 import (
 	"math/rand/v2"
-	"sync"
 	"testing"
 
 	"github.com/gomlx/gomlx/backends"
 	"github.com/gomlx/gomlx/pkg/core/graph"
 	"github.com/gomlx/gomlx/pkg/core/tensors"
 	"github.com/gomlx/gomlx/pkg/ml/context"
-	"github.com/peftlab/peftlab/pkg/backend"
+	"github.com/peftlab/peftlab/pkg/backend/backendtest"
 	"github.com/peftlab/peftlab/pkg/model"
 	"github.com/peftlab/peftlab/pkg/site"
 )
 
-var (
-	backendOnce sync.Once
-	testBackend backends.Backend
-	backendErr  error
-)
-
-// Backend returns the shared test backend (pkg/backend, fast gradients installed).
-func Backend(t testing.TB) backends.Backend {
-	t.Helper()
-	backendOnce.Do(func() { testBackend, backendErr = backend.New() })
-	if backendErr != nil {
-		t.Fatalf("backend: %v", backendErr)
-	}
-	return testBackend
-}
+// Backend returns the test binary's shared backend (fast gradients installed).
+func Backend(t testing.TB) backends.Backend { return backendtest.Backend(t) }
 
 // MM is a tiny multimodal base (text and images), Text a tiny text-only one.
 var (
