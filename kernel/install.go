@@ -1,0 +1,119 @@
+package main
+
+import (
+	"flag"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/peftlab/peftlab/pkg/dataset"
+	"github.com/peftlab/peftlab/pkg/nbui"
+)
+
+// cmdInstall brings a machine from a Go toolchain to a working lab. Each step checks first and
+// only acts when something is missing, so a second run changes nothing and says so.
+func cmdInstall(args []string) error {
+	fs := flag.NewFlagSet("install", flag.ContinueOnError)
+	force := fs.Bool("force", false, "rebuild the tools and re-register the kernel even when they are in place")
+	test := fs.Bool("test", false, "also install what the tests need (Debian chromium for the chart test)")
+	noData := fs.Bool("no-data", false, "skip the data sets (install them later with `go run ./kernel data`)")
+	fs.Usage = func() {
+		fmt.Fprintln(fs.Output(), "usage: go run ./kernel install [-force] [-test] [-no-data]\n\n"+
+			"Builds GoNB "+goTools[0].Version+" and goimports into "+binDir()+", installs Jupyter when missing\n"+
+			"(Debian packages, with sudo when not root), registers the Jupyter kernel \""+kernelName+"\" with\n"+
+			"GOMLX_BACKEND=$GOMLX_BACKEND (default \""+defaultBackend+"\"), installs the ECharts script and the data sets.")
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		return exitError{code: 2}
+	}
+	if fs.NArg() > 0 {
+		return exitError{code: 2, msg: "kernel install: takes no arguments"}
+	}
+	return install(newLogger("install"), installOptions{Force: *force, Test: *test, Data: !*noData})
+}
+
+// installOptions selects the optional parts of install.
+type installOptions struct {
+	Force bool // rebuild tools and re-register the kernel
+	Test  bool // also install the Debian packages tests need
+	Data  bool // install the data sets
+}
+
+func install(log *logger, opt installOptions) error {
+	var extra []string
+	if opt.Test {
+		extra = aptTest
+	}
+	changed := false
+	steps := []func() (bool, error){
+		func() (bool, error) { return installJupyter(log, extra) },
+		func() (bool, error) { return installTools(log, opt.Force) },
+		func() (bool, error) { return registerKernel(log, opt.Force) },
+		func() (bool, error) { return installCharts(log) },
+	}
+	if opt.Data {
+		steps = append(steps, func() (bool, error) { return installData(log) })
+	}
+	for _, step := range steps {
+		c, err := step()
+		if err != nil {
+			return err
+		}
+		changed = changed || c
+	}
+	if !changed {
+		log.printf("everything already installed: nothing to do")
+	} else {
+		log.printf("done")
+	}
+	return nil
+}
+
+// installCharts installs the ECharts script that notebook charts inline (see pkg/nbui).
+func installCharts(log *logger) (bool, error) {
+	marker := filepath.Join(nbui.EChartsDir(), "dist", "echarts.common.min.js")
+	_, before := os.Stat(marker)
+	if err := nbui.InstallECharts(); err != nil {
+		return false, err
+	}
+	if before == nil {
+		log.printf("charts: ECharts %s already installed in %s", nbui.EChartsVersion, nbui.EChartsDir())
+		return false, nil
+	}
+	log.printf("charts: installed ECharts %s in %s", nbui.EChartsVersion, nbui.EChartsDir())
+	return true, nil
+}
+
+// installData installs every data set that is not installed yet (see pkg/dataset).
+func installData(log *logger) (bool, error) {
+	var missing []string
+	for _, n := range dataset.Names() {
+		if !dataset.Installed(n) {
+			missing = append(missing, n)
+		}
+	}
+	if len(missing) == 0 {
+		log.printf("data: all %d data sets already installed (%s)", len(dataset.Names()), strings.Join(dataset.Names(), ", "))
+		return false, nil
+	}
+	log.printf("data: installing %s", strings.Join(missing, ", "))
+	if err := dataset.InstallLog(prefixWriter{log: log, prefix: "data: "}, missing...); err != nil {
+		return false, err
+	}
+	return true, nil
+}
+
+// prefixWriter turns lines written to it into log lines.
+type prefixWriter struct {
+	log    *logger
+	prefix string
+}
+
+func (p prefixWriter) Write(b []byte) (int, error) {
+	for _, line := range strings.Split(strings.TrimRight(string(b), "\n"), "\n") {
+		p.log.printf("%s%s", p.prefix, line)
+	}
+	return len(b), nil
+}
