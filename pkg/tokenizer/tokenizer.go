@@ -47,6 +47,11 @@ var SpecialTokens = []string{"[PAD]", "[UNK]", "[BOS]", "[EOS]", "[SEP]", "[MASK
 
 // Tokenizer encodes text to token ids and back. It is safe for concurrent use once built.
 type Tokenizer struct {
+	// retry serializes second attempts: sugarme v0.3.0 has been seen to panic
+	// ("slice bounds out of range") once in a long parallel EncodeBatch and not
+	// on the same text again, so a failed encoding is retried alone before any
+	// fallback changes the text.
+	retry  sync.Mutex
 	hf     *hf.Tokenizer
 	json   []byte // the canonical tokenizer.json it was built from
 	vocab  []string
@@ -153,10 +158,22 @@ func (t *Tokenizer) ID(token string) (int32, bool) {
 }
 
 // Encode returns the token ids of text, without special tokens (add BOS/EOS/SEP yourself).
+// Text the library cannot encode even as ASCII is encoded word by word, a word that still
+// fails becoming UNK, so one bad character never turns a whole text into a single UNK.
 func (t *Tokenizer) Encode(text string) []int32 {
 	enc, err := t.encode(text)
 	if err != nil {
-		return []int32{UnkID}
+		var ids []int32
+		for _, w := range strings.Fields(text) {
+			if e, err := t.encode(w); err == nil {
+				for _, id := range e.Ids {
+					ids = append(ids, int32(id))
+				}
+			} else {
+				ids = append(ids, UnkID)
+			}
+		}
+		return ids
 	}
 	ids := make([]int32, len(enc.Ids))
 	for i, id := range enc.Ids {
@@ -199,6 +216,11 @@ func (t *Tokenizer) Tokens(text string) []string {
 
 func (t *Tokenizer) encode(text string) (*hf.Encoding, error) {
 	enc, err := t.tryEncode(prepare(text))
+	if err != nil {
+		t.retry.Lock()
+		enc, err = t.tryEncode(prepare(text))
+		t.retry.Unlock()
+	}
 	if err != nil {
 		// Last resort for text the library cannot align: drop the non-ASCII characters.
 		enc, err = t.tryEncode(asciiOnly(prepare(text)))
