@@ -1,0 +1,117 @@
+package lab
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/peftlab/peftlab/pkg/atomicfile"
+	"github.com/peftlab/peftlab/pkg/trainer"
+)
+
+// Run is one finished (or stopped) training run as the notebook shows it: a name for charts
+// and tables, the trainer's record, and the task metric when the run was scored. A Run with
+// a score but no record stands for a reference without training (the untuned base, always
+// giving the majority answer). It is plain data: SaveRuns and LoadRuns carry runs from one
+// notebook cell to the next.
+type Run struct {
+	Name   string          `json:"name"`
+	Record *trainer.Record `json:"record,omitempty"`
+	// Metric names the task metric Score holds ("accuracy", "cider-d"); empty when the run
+	// was not scored.
+	Metric string  `json:"metric,omitempty"`
+	Score  float64 `json:"score,omitempty"`
+}
+
+// StepTime is the median time of a training step, leaving out the first step, which
+// includes building and compiling the graph. The median rather than the mean, because on a
+// shared machine a few steps stall. 0 when the run has fewer than two steps.
+func (r Run) StepTime() time.Duration {
+	if r.Record == nil || len(r.Record.Steps) < 2 {
+		return 0
+	}
+	s := make([]float64, 0, len(r.Record.Steps)-1)
+	for _, p := range r.Record.Steps[1:] {
+		s = append(s, p.Seconds)
+	}
+	slices.Sort(s)
+	m := s[len(s)/2]
+	if len(s)%2 == 0 {
+		m = (s[len(s)/2-1] + s[len(s)/2]) / 2
+	}
+	return time.Duration(m * float64(time.Second))
+}
+
+// LastEval returns the run's last evaluation.
+func (r Run) LastEval() (trainer.EvalPoint, bool) {
+	if r.Record == nil || len(r.Record.Evals) == 0 {
+		return trainer.EvalPoint{}, false
+	}
+	return r.Record.Evals[len(r.Record.Evals)-1], true
+}
+
+// Method names what trained: the peft_types of the training adapters joined by "+", "every
+// weight" for a run without adapters (pretraining), or "" for a run without a record.
+func (r Run) Method() string {
+	if r.Record == nil {
+		return ""
+	}
+	var types []string
+	for _, a := range r.Record.Adapters {
+		if !a.Frozen && !slices.Contains(types, a.Type) {
+			types = append(types, a.Type)
+		}
+	}
+	if len(r.Record.Adapters) == 0 {
+		return "every weight"
+	}
+	return strings.Join(types, "+")
+}
+
+// Train runs tr on src with a live progress display (see Watch) and returns the run under
+// the given name. When training stops on an error, the run still holds the record so far,
+// whose Error field says why.
+func Train(tr *trainer.Trainer, src trainer.Source, name string) (Run, error) {
+	onStep, onEval := tr.OnStep, tr.OnEval
+	p := Watch(tr, name)
+	rec, err := tr.Run(src)
+	p.Done()
+	tr.OnStep, tr.OnEval = onStep, onEval
+	if err != nil {
+		return Run{Name: name, Record: rec}, fmt.Errorf("training %s: %w", name, err)
+	}
+	return Run{Name: name, Record: rec}, nil
+}
+
+// SaveRuns writes runs to path as JSON, atomically.
+func SaveRuns(path string, runs ...Run) error {
+	data, err := json.MarshalIndent(runs, "", "  ")
+	if err != nil {
+		return fmt.Errorf("save runs: %w", err)
+	}
+	if err := atomicfile.WriteBytes(path, append(data, '\n')); err != nil {
+		return fmt.Errorf("save runs: %w", err)
+	}
+	return nil
+}
+
+// LoadRuns reads runs written by SaveRuns.
+func LoadRuns(path string) ([]Run, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("load runs: %w", err)
+	}
+	var runs []Run
+	if err := json.Unmarshal(data, &runs); err != nil {
+		return nil, fmt.Errorf("load runs from %s: %w", path, err)
+	}
+	for i, r := range runs {
+		if r.Record == nil && r.Metric == "" {
+			return nil, fmt.Errorf("load runs from %s: run %d (%q) has neither a training record nor a score", path, i, r.Name)
+		}
+	}
+	return runs, nil
+}
