@@ -1,15 +1,23 @@
-// Package backend picks the GoMLX backend peftlab computes on and makes
-// training on it fast enough.
+// Package backend picks the GoMLX compute backend peftlab runs on and says
+// which one it picked.
 //
 // New returns the backend named by $GOMLX_BACKEND, by default the pure-Go
-// backend ("go", GoMLX's simplego) in a configuration that cannot deadlock on
-// small machines, and installs peftlab's matrix-product and Slice gradients
-// (see InstallGradients). Everything in peftlab — tests, notebooks, the
-// trainer — gets its backend here:
+// backend ("go", github.com/gomlx/compute/gobackend) in a configuration that
+// cannot deadlock on small machines. Everything in peftlab — tests, notebooks,
+// the trainer, the benchmarks — gets its backend here:
 //
 //	b, err := backend.New()
 //	if err != nil { return err }
-//	fmt.Println(backend.Describe()) // e.g. "go:ops_sequential (pure Go, simplego) · GoMLX v0.26.0 · fast gradients"
+//	fmt.Println(backend.Describe()) // e.g. "go:ops_sequential (pure Go) · matmul simd:avx512 · GoMLX v0.28.2"
+//
+// # SIMD
+//
+// The pure-Go backend's matrix products have AVX2 and AVX-512 kernels that
+// Go compiles only with GOEXPERIMENT=simd (Go 1.26's simd/archsimd). Every
+// build of peftlab sets it (Makefile, .ci/run, the kernel's GoNB
+// environment, Docker); a build without it still works, on portable scalar
+// loops that are about 20x slower for large products. MatmulPath reports
+// which kernels this binary runs, so a notebook's first cell can show it.
 //
 // # GPUs and XLA
 //
@@ -33,45 +41,34 @@ import (
 	"os"
 	"runtime/debug"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 
-	"github.com/gomlx/gomlx/backends"
-	"github.com/gomlx/gomlx/backends/simplego"
+	"github.com/gomlx/compute"
+	"github.com/gomlx/compute/gobackend"
 )
 
 // DefaultConfig is the backend New uses when $GOMLX_BACKEND is unset, and the
 // configuration it gives the pure-Go backend when $GOMLX_BACKEND is plain "go".
 //
-// simplego's default mode runs independent ops of a graph in parallel on a
-// worker pool of 2×cores goroutines, and a matrix product running as one of
-// those ops waits for more workers from the same pool to split its own work.
-// On a 2-core machine a training step has enough concurrent matrix products
-// to occupy every worker with such waits: the process hangs with idle CPUs.
-// Two settings avoid the hang:
-//
-//   - "ops_sequential" (the default): ops run one after another on the
-//     calling goroutine; only leaf work inside an op (the rows of a matrix
-//     product) goes to the pool, and leaf work never waits on the pool.
-//   - "parallelism=-1": no limit on the pool, so nobody waits for a worker,
-//     and independent ops still run in parallel. On an idle 2-core machine it
-//     was about 25% faster (a training step of a small transformer LM, d=64,
-//     2 blocks, 1024 tokens: 0.17 s against 0.23 s, BenchmarkTrainStep; no
-//     faster while other processes competed for the cores), but
-//     simplego v0.26's parallel op scheduler reads its use counters without
-//     the lock it writes them under: the race detector reports it on the
-//     gradient tests of this package, so tests run with -race fail. (The race looks benign — a stale
-//     count only makes an op copy an input it could have reused — but a
-//     default should not depend on that reading.)
-//
-// So the default is the race-free one; ask for the other with
-// GOMLX_BACKEND=go:parallelism=-1.
+// The Go backend's default mode runs independent ops of a graph in parallel
+// on a worker pool of 2×cores goroutines, and a matrix product running as one
+// of those ops waits for more workers from the same pool to split its own
+// work. On a 2-core machine a training step has enough concurrent products to
+// occupy every worker with such waits, and the process hangs with idle CPUs
+// (seen with compute v0.1.3 in 10 of 19 runs; see bench/NOTES.md).
+// "ops_sequential" runs ops one after another on the calling goroutine; only
+// leaf work inside an op (the tiles of a matrix product) goes to the pool,
+// and leaf work never waits on the pool, so it cannot hang.
+// GOMLX_BACKEND=go:parallelism=-1 (no pool limit) also never hung; the
+// benchmark (go run ./cmd/bench) compares the two.
 const DefaultConfig = "go:ops_sequential"
 
 // EnvVar is the environment variable that selects the backend, as in GoMLX:
 // "name" or "name:config", e.g. "go", "go:parallelism=-1", "xla:cuda",
 // "xla:/abs/path/plugin.so".
-const EnvVar = backends.ConfigEnvVar
+const EnvVar = compute.ConfigEnvVar
 
 // xlaCompiled is set by xla.go when the binary is built with the "xla" tag.
 var xlaCompiled bool
@@ -83,18 +80,16 @@ var xlaNames = []string{"xla", "stablehlo", "hlo", "shlo"}
 // otherwise DefaultConfig, with plain "go" expanded to DefaultConfig.
 func Config() string {
 	cfg := strings.TrimSpace(os.Getenv(EnvVar))
-	if cfg == "" || cfg == simplego.BackendName || cfg == simplego.BackendName+":" {
+	if cfg == "" || cfg == gobackend.BackendName || cfg == gobackend.BackendName+":" {
 		return DefaultConfig
 	}
 	return cfg
 }
 
-// New returns the backend selected by Config, after installing peftlab's
-// gradients (InstallGradients). It never downloads anything; when the XLA
-// backend is asked for but not compiled in or its plugin cannot be loaded, the
-// error says what to set.
-func New() (b backends.Backend, err error) {
-	InstallGradients()
+// New returns the backend selected by Config. It never downloads anything;
+// when the XLA backend is asked for but not compiled in or its plugin cannot
+// be loaded, the error says what to set.
+func New() (b compute.Backend, err error) {
 	cfg := Config()
 	name, _, _ := strings.Cut(cfg, ":")
 	if slices.Contains(xlaNames, name) && !xlaCompiled {
@@ -103,8 +98,8 @@ func New() (b backends.Backend, err error) {
 			"PJRT_PLUGIN_LIBRARY_PATH at a PJRT plugin; or unset %s to use the pure-Go backend",
 			EnvVar, cfg, EnvVar, EnvVar)
 	}
-	if !slices.Contains(backends.List(), name) {
-		known := backends.List()
+	if !slices.Contains(compute.List(), name) {
+		known := compute.List()
 		slices.Sort(known)
 		return nil, fmt.Errorf("%s=%q: unknown backend %q (compiled in: %s)", EnvVar, cfg, name, strings.Join(known, ", "))
 	}
@@ -118,12 +113,12 @@ func New() (b backends.Backend, err error) {
 				"jax_plugins/xla_cuda13/xla_cuda_plugin.so from the jax-cuda wheels)", err, EnvVar)
 		}
 	}()
-	if name == simplego.BackendName {
-		// simplego prints a line to stdout when given "parallelism": keep
-		// stdout clean for programs whose output is data (JSON, tables).
-		b, err = quietly(func() (backends.Backend, error) { return backends.NewWithConfig(cfg) })
+	if name == gobackend.BackendName {
+		// The Go backend prints a line to stdout when given "parallelism":
+		// keep stdout clean for programs whose output is data (JSON, tables).
+		b, err = quietly(func() (compute.Backend, error) { return compute.NewWithConfig(cfg) })
 	} else {
-		b, err = backends.NewWithConfig(cfg)
+		b, err = compute.NewWithConfig(cfg)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("backend %q: %w", cfg, err)
@@ -134,7 +129,7 @@ func New() (b backends.Backend, err error) {
 var stdoutMu sync.Mutex
 
 // quietly runs fn with os.Stdout pointed at the null device.
-func quietly(fn func() (backends.Backend, error)) (backends.Backend, error) {
+func quietly(fn func() (compute.Backend, error)) (compute.Backend, error) {
 	null, err := os.OpenFile(os.DevNull, os.O_WRONLY, 0)
 	if err != nil {
 		return fn()
@@ -149,28 +144,63 @@ func quietly(fn func() (backends.Backend, error)) (backends.Backend, error) {
 }
 
 // Describe returns a one-line description of the backend New selects, its
-// configuration, the GoMLX version and whether peftlab's gradients are
-// installed, for run records and benchmark reports.
+// configuration, the matrix-product kernels and the GoMLX version, for the
+// first cell of a notebook, run records and benchmark reports.
 func Describe() string {
 	cfg := Config()
 	name, _, _ := strings.Cut(cfg, ":")
-	kind := name
 	switch {
-	case name == simplego.BackendName:
-		kind = "pure Go, simplego"
+	case name == gobackend.BackendName:
+		return fmt.Sprintf("%s (pure Go) · matmul %s · GoMLX %s", cfg, MatmulPath(), GoMLXVersion())
 	case slices.Contains(xlaNames, name):
-		kind = "XLA/PJRT"
+		return fmt.Sprintf("%s (XLA/PJRT) · GoMLX %s", cfg, GoMLXVersion())
 	}
-	grads := "stock gradients"
-	if FastGradients() {
-		grads = "fast gradients"
+	return fmt.Sprintf("%s · GoMLX %s", cfg, GoMLXVersion())
+}
+
+// MatmulPath names the float32 matrix-product kernels the pure-Go backend runs
+// in this process: "simd:avx512" or "simd:avx2" when the binary was built with
+// GOEXPERIMENT=simd on a CPU that has them, otherwise "portable" (scalar Go
+// loops), with the reason in parentheses. It follows the same rules and
+// environment switches as the backend's own kernel registration
+// (GOMLX_DOT_MATMUL, GOMLX_SIMD_AVX512, GOMLX_SIMD_AVX2).
+func MatmulPath() string {
+	if !simdBuilt {
+		return "portable (built without GOEXPERIMENT=simd)"
 	}
-	return fmt.Sprintf("%s (%s) · GoMLX %s · %s", cfg, kind, GoMLXVersion(), grads)
+	if !envBool("GOMLX_DOT_MATMUL") {
+		return "portable (GOMLX_DOT_MATMUL=false)"
+	}
+	avx512, avx2 := cpuAVX512(), cpuAVX2()
+	switch {
+	case avx512 && envBool("GOMLX_SIMD_AVX512"):
+		return "simd:avx512"
+	case avx2 && envBool("GOMLX_SIMD_AVX2"):
+		return "simd:avx2"
+	case avx512 || avx2:
+		return "portable (SIMD switched off by GOMLX_SIMD_AVX512/GOMLX_SIMD_AVX2)"
+	}
+	return "portable (this CPU has neither AVX2 nor AVX-512)"
+}
+
+// SIMDBuilt reports whether this binary was built with GOEXPERIMENT=simd on
+// amd64, i.e. whether the SIMD kernels exist in it at all.
+func SIMDBuilt() bool { return simdBuilt }
+
+// envBool reads a boolean switch that defaults to true, as the backend does.
+// An unparsable value counts as true here; the backend itself refuses it.
+func envBool(name string) bool {
+	v, ok := os.LookupEnv(name)
+	if !ok || v == "" {
+		return true
+	}
+	b, err := strconv.ParseBool(v)
+	return err != nil || b
 }
 
 // goMLXPinned is the GoMLX version in go.mod (a test keeps them in step). Test
 // binaries carry no dependency versions, so GoMLXVersion falls back to it.
-const goMLXPinned = "v0.26.0"
+const goMLXPinned = "v0.28.2"
 
 // GoMLXVersion returns the version of GoMLX linked into this binary.
 func GoMLXVersion() string {
@@ -181,7 +211,7 @@ func GoMLXVersion() string {
 }
 
 // ModuleVersion returns the version of a Go module linked into this binary
-// (e.g. "v0.26.0" for "github.com/gomlx/gomlx"), "(devel)" for the main
+// (e.g. "v0.28.2" for "github.com/gomlx/gomlx"), "(devel)" for the main
 // module, or "unknown" when the binary carries no build information.
 func ModuleVersion(path string) string {
 	info, ok := debug.ReadBuildInfo()

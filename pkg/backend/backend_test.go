@@ -1,30 +1,10 @@
 package backend
 
 import (
-	"fmt"
 	"os"
 	"strings"
 	"testing"
-
-	"github.com/gomlx/gomlx/pkg/core/graph"
 )
-
-// TestMain checks, before any test calls New, that importing the package
-// left GoMLX's gradient table alone.
-func TestMain(m *testing.M) {
-	if fastVJP != nil || FastGradients() {
-		fmt.Fprintln(os.Stderr, "importing pkg/backend installed gradients before InstallGradients was called")
-		os.Exit(1)
-	}
-	stockDot := fmt.Sprintf("%p", graph.VJPRegistration[graph.NodeTypeDotGeneral])
-	InstallGradients()
-	InstallGradients() // Idempotent: the saved stock entry must not be overwritten by the fast one.
-	if got := fmt.Sprintf("%p", stockVJP[graph.NodeTypeDotGeneral]); got != stockDot {
-		fmt.Fprintln(os.Stderr, "InstallGradients did not keep GoMLX's stock DotGeneral gradient")
-		os.Exit(1)
-	}
-	os.Exit(m.Run())
-}
 
 func TestConfig(t *testing.T) {
 	for env, want := range map[string]string{
@@ -51,11 +31,8 @@ func TestNewDefaultIsPureGo(t *testing.T) {
 	if b.String() != "go" {
 		t.Errorf("default backend is %q, want the pure-Go one", b.String())
 	}
-	if !FastGradients() {
-		t.Error("New did not install the fast gradients")
-	}
 	d := Describe()
-	for _, want := range []string{DefaultConfig, "GoMLX v0.26.0", "fast gradients"} {
+	for _, want := range []string{DefaultConfig, "GoMLX " + goMLXPinned, "matmul " + MatmulPath()} {
 		if !strings.Contains(d, want) {
 			t.Errorf("Describe() = %q, missing %q", d, want)
 		}
@@ -96,5 +73,36 @@ func TestGoMLXPinnedMatchesGoMod(t *testing.T) {
 	}
 	if !strings.Contains(string(mod), "github.com/gomlx/gomlx "+goMLXPinned+"\n") {
 		t.Errorf("go.mod does not require github.com/gomlx/gomlx %s: update goMLXPinned", goMLXPinned)
+	}
+}
+
+// TestMatmulPath checks the reported kernels against the build and the CPU,
+// and that the backend's own switches are followed.
+func TestMatmulPath(t *testing.T) {
+	got := MatmulPath()
+	switch {
+	case !simdBuilt:
+		if !strings.HasPrefix(got, "portable") || !strings.Contains(got, "GOEXPERIMENT=simd") {
+			t.Errorf("built without simd: MatmulPath() = %q, want portable naming GOEXPERIMENT=simd", got)
+		}
+		return
+	case cpuAVX512():
+		if got != "simd:avx512" {
+			t.Errorf("AVX-512 CPU: MatmulPath() = %q, want simd:avx512", got)
+		}
+	case cpuAVX2():
+		if got != "simd:avx2" {
+			t.Errorf("AVX2 CPU: MatmulPath() = %q, want simd:avx2", got)
+		}
+	}
+	t.Setenv("GOMLX_SIMD_AVX512", "false")
+	if cpuAVX2() {
+		if got := MatmulPath(); got != "simd:avx2" {
+			t.Errorf("GOMLX_SIMD_AVX512=false: MatmulPath() = %q, want simd:avx2", got)
+		}
+	}
+	t.Setenv("GOMLX_DOT_MATMUL", "0")
+	if got := MatmulPath(); !strings.HasPrefix(got, "portable") {
+		t.Errorf("GOMLX_DOT_MATMUL=0: MatmulPath() = %q, want portable", got)
 	}
 }

@@ -3,7 +3,7 @@
 package backend
 
 import (
-	"github.com/gomlx/gomlx/backends/xla"
+	"github.com/gomlx/go-xla/compute/xla"
 )
 
 // With the "xla" build tag the XLA backend is compiled in (it needs cgo), with

@@ -30,7 +30,7 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/gomlx/gomlx/pkg/ml/context"
+	mlmodel "github.com/gomlx/gomlx/ml/model"
 	"github.com/peftlab/peftlab/pkg/atomicfile"
 	"github.com/peftlab/peftlab/pkg/model"
 	"github.com/peftlab/peftlab/pkg/tokenizer"
@@ -78,7 +78,7 @@ func ShippedReport(name string) (*Report, error) {
 // Load loads a shipped base: its model configuration, a context holding its weights
 // (trainable by default: attach adapters with peft.New and let ApplyTrainable freeze it) and
 // its tokenizer, after verifying every file and the weights' identity (see LoadDir).
-func Load(name string) (model.Config, *context.Context, *tokenizer.Tokenizer, error) {
+func Load(name string) (model.Config, *mlmodel.Scope, *tokenizer.Tokenizer, error) {
 	r, err := ShippedReport(name)
 	if err != nil {
 		return model.Config{}, nil, nil, err

@@ -18,7 +18,7 @@ const maxWeightsBytes = 4 << 20
 func TestShippedBasesLoadAndVerify(t *testing.T) {
 	fingerprint := ""
 	for _, name := range Names() {
-		c, ctx, tok, err := Load(name)
+		c, scope, tok, err := Load(name)
 		if err != nil {
 			t.Fatalf("load %s: %v", name, err)
 		}
@@ -29,7 +29,7 @@ func TestShippedBasesLoadAndVerify(t *testing.T) {
 		if r.Name != name || c != r.Model || r.Params != c.Layout().NumParams() {
 			t.Fatalf("%s: report %s describes %+v (%d weights), loaded %+v", name, r.Name, r.Model, r.Params, c)
 		}
-		hash, err := peft.BaseHash(ctx)
+		hash, err := peft.BaseHash(scope)
 		if err != nil || hash != r.BaseHash {
 			t.Fatalf("%s: hash %s (%v), report %s", name, hash, err, r.BaseHash)
 		}
@@ -187,7 +187,7 @@ func TestDamagedCheckpointFailsClearly(t *testing.T) {
 // Write records the identity of exactly the files it wrote: a checkpoint written from a
 // loaded base verifies and has the same base hash.
 func TestWriteRoundTrip(t *testing.T) {
-	c, ctx, tok, err := Load(Text)
+	c, scope, tok, err := Load(Text)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -195,7 +195,7 @@ func TestWriteRoundTrip(t *testing.T) {
 	want := r.BaseHash
 	r.BaseHash, r.Files = "", nil
 	dir := filepath.Join(t.TempDir(), "copy")
-	if err := Write(dir, c, ctx, tok, r); err != nil {
+	if err := Write(dir, c, scope, tok, r); err != nil {
 		t.Fatal(err)
 	}
 	if r.BaseHash != want {
@@ -205,7 +205,7 @@ func TestWriteRoundTrip(t *testing.T) {
 		t.Fatal(err)
 	}
 	c.Vocab++
-	if err := Write(filepath.Join(t.TempDir(), "bad"), c, ctx, tok, r); err == nil {
+	if err := Write(filepath.Join(t.TempDir(), "bad"), c, scope, tok, r); err == nil {
 		t.Fatal("a tokenizer that does not fit the vocabulary must be refused")
 	}
 }

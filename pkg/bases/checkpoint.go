@@ -9,7 +9,7 @@ import (
 	"path/filepath"
 	"reflect"
 
-	"github.com/gomlx/gomlx/pkg/ml/context"
+	mlmodel "github.com/gomlx/gomlx/ml/model"
 	"github.com/peftlab/peftlab/pkg/atomicfile"
 	"github.com/peftlab/peftlab/pkg/model"
 	"github.com/peftlab/peftlab/pkg/peft"
@@ -25,11 +25,11 @@ var Files = []string{model.ConfigFile, model.WeightsFile, TokenizerFile}
 // identity (Model, Params, BaseHash, TokenizerFingerprint, Files). The identity is taken from
 // the files as written, re-read from disk, so it describes exactly what LoadDir will load.
 // The report is written last: a directory whose report.json verifies is complete.
-func Write(dir string, c model.Config, ctx *context.Context, tok *tokenizer.Tokenizer, r *Report) error {
+func Write(dir string, c model.Config, scope *mlmodel.Scope, tok *tokenizer.Tokenizer, r *Report) error {
 	if tok.VocabSize() != c.Vocab {
 		return fmt.Errorf("write base %s: the tokenizer has %d tokens but the model's vocabulary is %d", c.ModelName(), tok.VocabSize(), c.Vocab)
 	}
-	if err := model.Save(dir, c, ctx); err != nil {
+	if err := model.Save(dir, c, scope); err != nil {
 		return fmt.Errorf("write base: %w", err)
 	}
 	if err := tok.Save(filepath.Join(dir, TokenizerFile)); err != nil {
@@ -41,11 +41,11 @@ func Write(dir string, c model.Config, ctx *context.Context, tok *tokenizer.Toke
 // WriteReport fills in r's identity from the checkpoint files in dir (see Write) and writes
 // r as dir/report.json, atomically.
 func WriteReport(dir string, r *Report) error {
-	c, ctx, err := model.Load(dir)
+	c, scope, err := model.Load(dir)
 	if err != nil {
 		return fmt.Errorf("write report: %w", err)
 	}
-	hash, err := peft.BaseHash(ctx)
+	hash, err := peft.BaseHash(scope)
 	if err != nil {
 		return fmt.Errorf("write report %s: %w", dir, err)
 	}
@@ -78,7 +78,7 @@ func WriteReport(dir string, r *Report) error {
 //   - the tokenizer's fingerprint equals the recorded one and its size the model's vocabulary.
 //
 // The returned context holds exactly the base weights.
-func LoadDir(dir string) (model.Config, *context.Context, *tokenizer.Tokenizer, error) {
+func LoadDir(dir string) (model.Config, *mlmodel.Scope, *tokenizer.Tokenizer, error) {
 	r, err := ReadReport(dir)
 	if err != nil {
 		return model.Config{}, nil, nil, err
@@ -87,8 +87,8 @@ func LoadDir(dir string) (model.Config, *context.Context, *tokenizer.Tokenizer, 
 }
 
 // loadVerified loads the checkpoint in dir against the report r; name is how errors call it.
-func loadVerified(dir string, r *Report, name string) (model.Config, *context.Context, *tokenizer.Tokenizer, error) {
-	fail := func(format string, args ...any) (model.Config, *context.Context, *tokenizer.Tokenizer, error) {
+func loadVerified(dir string, r *Report, name string) (model.Config, *mlmodel.Scope, *tokenizer.Tokenizer, error) {
+	fail := func(format string, args ...any) (model.Config, *mlmodel.Scope, *tokenizer.Tokenizer, error) {
 		return model.Config{}, nil, nil, fmt.Errorf("base %s: "+format, append([]any{name}, args...)...)
 	}
 	for _, f := range Files {
@@ -105,14 +105,14 @@ func loadVerified(dir string, r *Report, name string) (model.Config, *context.Co
 				f, short(got), short(want), ReportFile, r.Command)
 		}
 	}
-	c, ctx, err := model.Load(dir)
+	c, scope, err := model.Load(dir)
 	if err != nil {
 		return fail("%v", err)
 	}
 	if !reflect.DeepEqual(c, r.Model) {
 		return fail("config.json describes %+v, but %s records %+v", c, ReportFile, r.Model)
 	}
-	hash, err := peft.BaseHash(ctx)
+	hash, err := peft.BaseHash(scope)
 	if err != nil {
 		return fail("%v", err)
 	}
@@ -129,7 +129,7 @@ func loadVerified(dir string, r *Report, name string) (model.Config, *context.Co
 	if tok.VocabSize() != c.Vocab {
 		return fail("the tokenizer has %d tokens but the model's vocabulary is %d", tok.VocabSize(), c.Vocab)
 	}
-	return c, ctx, tok, nil
+	return c, scope, tok, nil
 }
 
 func fileSHA256(path string) (string, error) {

@@ -60,7 +60,7 @@ func shortRun(t *testing.T, base string, seqLen int, task *tasks.Task, method pe
 	if err != nil {
 		t.Fatal(err)
 	}
-	c, ctx, tok, err := Load(base)
+	c, scope, tok, err := Load(base)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -72,7 +72,7 @@ func shortRun(t *testing.T, base string, seqLen int, task *tasks.Task, method pe
 	if err != nil {
 		t.Fatal(err)
 	}
-	tr, err := trainer.New(b, ctx, c, pm, trainer.Config{Steps: 6, BatchSize: 8, LR: lr, Seed: 1})
+	tr, err := trainer.New(b, scope, c, pm, trainer.Config{Steps: 6, BatchSize: 8, LR: lr, Seed: 1})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -90,7 +90,7 @@ func shortRun(t *testing.T, base string, seqLen int, task *tasks.Task, method pe
 	if !(last.Loss < first.Loss) {
 		t.Fatalf("validation loss did not improve: %.4f -> %.4f", first.Loss, last.Loss)
 	}
-	hash, err := peft.BaseHash(ctx)
+	hash, err := peft.BaseHash(scope)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -4,8 +4,8 @@ import (
 	"errors"
 	"fmt"
 
-	"github.com/gomlx/gomlx/backends"
-	"github.com/gomlx/gomlx/pkg/ml/context"
+	"github.com/gomlx/compute"
+	mlmodel "github.com/gomlx/gomlx/ml/model"
 	"github.com/peftlab/peftlab/pkg/internal/catch"
 	"github.com/peftlab/peftlab/pkg/model"
 	"github.com/peftlab/peftlab/pkg/site"
@@ -17,9 +17,9 @@ import (
 // the way a generative VQA or captioning model is scored: prompt in, answer text out, metric
 // on the text. It is plain data; the zero values of MaxNew and BatchSize pick defaults.
 type Generator struct {
-	Backend backends.Backend
+	Backend compute.Backend
 	// Ctx holds the base weights (and the adapters' weights, when Hook has adapters).
-	Ctx  *context.Context
+	Ctx  *mlmodel.Scope
 	Base model.Config
 	// Hook is the peft.Model with the adapters, or nil for the base alone.
 	Hook      site.Hook

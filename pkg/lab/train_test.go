@@ -5,7 +5,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/gomlx/gomlx/pkg/ml/context"
+	mlmodel "github.com/gomlx/gomlx/ml/model"
 	"github.com/peftlab/peftlab/pkg/backend/backendtest"
 	"github.com/peftlab/peftlab/pkg/model"
 	"github.com/peftlab/peftlab/pkg/peft"
@@ -53,24 +53,24 @@ func TestTrainAndScore(t *testing.T) {
 		t.Fatal(err)
 	}
 	base := model.Config{Name: "tiny-lm", Vocab: tok.VocabSize(), Width: 32, Heads: 2, Blocks: 1, MLPDim: 64, MaxLen: 16}
-	ctx := context.New()
-	if err := ctx.SetRNGStateFromSeed(1); err != nil {
+	scope := mlmodel.NewStore().RootScope()
+	if err := scope.Store().SetRNGStateFromSeed(1); err != nil {
 		t.Fatal(err)
 	}
-	if err := model.Init(b, ctx, base); err != nil {
+	if err := model.Init(b, scope, base); err != nil {
 		t.Fatal(err)
 	}
 	pm, err := peft.New(base.Layout(), peft.Adapter{Name: "all", Method: full.Config{}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	g := Generator{Backend: b, Ctx: ctx, Base: base, Hook: pm, Tokenizer: tok, Source: src}
+	g := Generator{Backend: b, Ctx: scope, Base: base, Hook: pm, Tokenizer: tok, Source: src}
 	_, before, _, err := g.Score(task, task.Test)
 	if err != nil {
 		t.Fatal(err)
 	}
 
-	tr, err := trainer.New(b, ctx, base, pm, trainer.Config{Steps: 60, BatchSize: 16, LR: 3e-3, EvalEvery: 30, Seed: 1})
+	tr, err := trainer.New(b, scope, base, pm, trainer.Config{Steps: 60, BatchSize: 16, LR: 3e-3, EvalEvery: 30, Seed: 1})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -119,7 +119,7 @@ func TestTrainAndScore(t *testing.T) {
 	}
 
 	// Train restores the callbacks it found and returns a run that tabulates.
-	tr2, err := trainer.New(b, ctx, base, pm, trainer.Config{Steps: 62, BatchSize: 16, LR: 1e-3, Seed: 1})
+	tr2, err := trainer.New(b, scope, base, pm, trainer.Config{Steps: 62, BatchSize: 16, LR: 1e-3, Seed: 1})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -144,11 +144,11 @@ func TestGeneratorErrors(t *testing.T) {
 	}
 	b := backendtest.Backend(t)
 	base := model.Config{Vocab: tok.VocabSize(), Width: 8, Heads: 2, Blocks: 1, MLPDim: 8, MaxLen: 16}
-	ctx := context.New()
-	if err := model.Init(b, ctx, base); err != nil {
+	scope := mlmodel.NewStore().RootScope()
+	if err := model.Init(b, scope, base); err != nil {
 		t.Fatal(err)
 	}
-	g := Generator{Backend: b, Ctx: ctx, Base: base, Tokenizer: tok, Source: src, MaxNew: 20}
+	g := Generator{Backend: b, Ctx: scope, Base: base, Tokenizer: tok, Source: src, MaxNew: 20}
 	if _, err := g.Answers(task.Test); err == nil || !strings.Contains(err.Error(), "maxNew") {
 		t.Errorf("an answer budget beyond MaxLen: %v", err)
 	}

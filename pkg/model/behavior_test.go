@@ -6,10 +6,10 @@ import (
 	"slices"
 	"testing"
 
-	"github.com/gomlx/gomlx/pkg/core/dtypes"
-	. "github.com/gomlx/gomlx/pkg/core/graph"
-	"github.com/gomlx/gomlx/pkg/core/shapes"
-	"github.com/gomlx/gomlx/pkg/ml/context"
+	"github.com/gomlx/compute/dtypes"
+	"github.com/gomlx/compute/shapes"
+	. "github.com/gomlx/gomlx/core/graph"
+	mlmodel "github.com/gomlx/gomlx/ml/model"
 )
 
 // TestPaddingInvariance: extra pad tokens on the right change no Classify
@@ -19,18 +19,18 @@ func TestPaddingInvariance(t *testing.T) {
 	rnd := rand.New(rand.NewPCG(7, 8))
 	for _, c := range []Config{textCfg, mmCfg} {
 		t.Run(c.ModelName(), func(t *testing.T) {
-			ctx := newCtx(t)
+			scope := newCtx(t)
 			var images [][][][]float32
 			if c.HasImage() {
 				images = randImages(rnd, 2, c)
 			}
 			short := [][]int32{{3, 4, 5, 0}, {6, 7, 8, 9}}
 			long := [][]int32{{3, 4, 5, 0, 0, 0, 0}, {6, 7, 8, 9, 0, 0, 0}}
-			both := func(ctx *context.Context, in Inputs) []*Node {
-				return []*Node{Classify(ctx, c, nil, in), LMLogits(ctx, c, nil, in)}
+			both := func(scope *mlmodel.Scope, in Inputs) []*Node {
+				return []*Node{Classify(scope, c, nil, in), LMLogits(scope, c, nil, in)}
 			}
-			a := mustRun(t, ctx, short, images, both)
-			b := mustRun(t, ctx, long, images, both)
+			a := mustRun(t, scope, short, images, both)
+			b := mustRun(t, scope, long, images, both)
 			if d := maxDiff(flat(a[0]), flat(b[0])); d > 1e-5 {
 				t.Errorf("Classify changed by %g when padding was added", d)
 			}
@@ -49,7 +49,7 @@ func TestPaddingInvariance(t *testing.T) {
 				}
 			}
 			planted := [][]int32{{3, 4, 5, 0, 0, 2, 0}, {6, 7, 8, 9, 0, 0, 0}}
-			p := mustRun(t, ctx, planted, images, both)
+			p := mustRun(t, scope, planted, images, both)
 			if d := maxDiff(flat(a[0])[:c.Classes], flat(p[0])[:c.Classes]); d < 1e-4 {
 				t.Errorf("a real token after padding did not change Classify (diff %g): the mask test is blind", d)
 			}
@@ -63,18 +63,18 @@ func TestPaddingInvariance(t *testing.T) {
 func TestCausal(t *testing.T) {
 	c := mmCfg
 	rnd := rand.New(rand.NewPCG(9, 10))
-	ctx := newCtx(t)
+	scope := newCtx(t)
 	images := randImages(rnd, 1, c)
 	base := []int32{3, 4, 5, 6, 7, 8}
 	for j := range base {
 		changed := slices.Clone(base)
 		changed[j] = 11
-		enc := func(ctx *context.Context, in Inputs) []*Node {
-			h, _ := Encode(ctx, c, nil, in)
-			return []*Node{LMLogits(ctx, c, nil, in), h}
+		enc := func(scope *mlmodel.Scope, in Inputs) []*Node {
+			h, _ := Encode(scope, c, nil, in)
+			return []*Node{LMLogits(scope, c, nil, in), h}
 		}
-		a := mustRun(t, ctx, [][]int32{base}, images, enc)
-		b := mustRun(t, ctx, [][]int32{changed}, images, enc)
+		a := mustRun(t, scope, [][]int32{base}, images, enc)
+		b := mustRun(t, scope, [][]int32{changed}, images, enc)
 		la, lb := flat(a[0]), flat(b[0])
 		v := c.Vocab
 		for p := range base {
@@ -92,8 +92,8 @@ func TestCausal(t *testing.T) {
 		}
 	}
 	other := randImages(rnd, 1, c)
-	a := mustRun(t, ctx, [][]int32{base}, images, lmFn(c, nil))
-	b := mustRun(t, ctx, [][]int32{base}, other, lmFn(c, nil))
+	a := mustRun(t, scope, [][]int32{base}, images, lmFn(c, nil))
+	b := mustRun(t, scope, [][]int32{base}, other, lmFn(c, nil))
 	if d := maxDiff(flat(a[0])[:c.Vocab], flat(b[0])[:c.Vocab]); d < 1e-4 {
 		t.Errorf("the first text position does not see the image (diff %g)", d)
 	}
@@ -126,7 +126,7 @@ func TestAttendScaling(t *testing.T) {
 		{{true, false, false}, {true, true, false}, {true, true, true}},
 		{{true, true, true}, {false, true, true}, {true, false, true}},
 	}
-	out, err := context.ExecOnce(newBackend(t), nil, func(ctx *context.Context, q, k, v, m *Node) *Node {
+	out, err := mlmodel.ExecOnce(newBackend(t), mlmodel.NewStore(), func(scope *mlmodel.Scope, q, k, v, m *Node) *Node {
 		return Attend(q, k, v, m)
 	}, q, k, v, allowed)
 	if err != nil {
@@ -166,7 +166,7 @@ func TestAttendScaling(t *testing.T) {
 
 func TestAttentionMask(t *testing.T) {
 	mask := [][]bool{{true, true, true, true, false}}
-	out, err := context.ExecOnce(newBackend(t), nil, func(ctx *context.Context, m *Node) *Node {
+	out, err := mlmodel.ExecOnce(newBackend(t), mlmodel.NewStore(), func(scope *mlmodel.Scope, m *Node) *Node {
 		return AttentionMask(m, 2)
 	}, mask)
 	if err != nil {
@@ -212,12 +212,12 @@ func TestPositionsKinds(t *testing.T) {
 	for _, kind := range []string{"", Learned, Sinusoidal} {
 		c := textCfg
 		c.Positions = kind
-		ctx := newCtx(t)
-		out := mustRun(t, ctx, tokens, nil, lmFn(c, nil))
+		scope := newCtx(t)
+		out := mustRun(t, scope, tokens, nil, lmFn(c, nil))
 		if !slices.Equal(out[0].Shape().Dimensions, []int{1, 4, c.Vocab}) {
 			t.Fatalf("%q: logits %s", kind, out[0].Shape())
 		}
-		has := ctx.GetVariableByScopeAndName("/embed/pos", "embeddings") != nil
+		has := scope.Store().GetVariable(mlmodel.JoinPath("/embed/pos", "embeddings")) != nil
 		if has != (kind != Sinusoidal) {
 			t.Errorf("positions %q: position table present = %v", kind, has)
 		}
@@ -239,13 +239,13 @@ func TestPositionsKinds(t *testing.T) {
 func TestPrependingHook(t *testing.T) {
 	rnd := rand.New(rand.NewPCG(13, 14))
 	c := mmCfg
-	ctx := newCtx(t)
+	scope := newCtx(t)
 	tokens := [][]int32{{3, 4, 5}, {6, 0, 0}}
 	images := randImages(rnd, 2, c)
 	hook := &recorder{prepend: 4}
-	out := mustRun(t, ctx, tokens, images, func(ctx *context.Context, in Inputs) []*Node {
-		h, m := Encode(ctx, c, hook, in)
-		return []*Node{LMLogits(ctx, c, hook, in), Classify(ctx, c, hook, in), h, m}
+	out := mustRun(t, scope, tokens, images, func(scope *mlmodel.Scope, in Inputs) []*Node {
+		h, m := Encode(scope, c, hook, in)
+		return []*Node{LMLogits(scope, c, hook, in), Classify(scope, c, hook, in), h, m}
 	})
 	if got := out[0].Shape().Dimensions; !slices.Equal(got, []int{2, 3, c.Vocab}) {
 		t.Errorf("LMLogits with 4 prepended tokens: %v, want [2 3 %d]", got, c.Vocab)
@@ -298,9 +298,9 @@ func TestInputErrors(t *testing.T) {
 	wantErr(t, err, "not divisible by Heads 3")
 	_, err = run(t, newCtx(t), [][]int32{make([]int32, 13)}, nil, lmFn(textCfg, nil))
 	wantErr(t, err, "exceeds MaxLen")
-	_, err = context.ExecOnce(newBackend(t), newCtx(t), func(ctx *context.Context, g *Graph) *Node {
+	_, err = mlmodel.ExecOnce(newBackend(t), newCtx(t).Store(), func(scope *mlmodel.Scope, g *Graph) *Node {
 		x := Zeros(g, shapes.Make(dtypes.Float32, 2, 3))
-		h, _ := Encode(ctx, textCfg, nil, Inputs{Tokens: x})
+		h, _ := Encode(scope, textCfg, nil, Inputs{Tokens: x})
 		return h
 	})
 	wantErr(t, err, "tokens must be [batch, seq] Int32")

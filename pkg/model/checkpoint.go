@@ -9,11 +9,11 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/gomlx/gomlx/backends"
-	"github.com/gomlx/gomlx/pkg/core/dtypes"
-	. "github.com/gomlx/gomlx/pkg/core/graph" //nolint:revive // GoMLX layer style.
-	"github.com/gomlx/gomlx/pkg/core/shapes"
-	"github.com/gomlx/gomlx/pkg/ml/context"
+	"github.com/gomlx/compute"
+	"github.com/gomlx/compute/dtypes"
+	"github.com/gomlx/compute/shapes"
+	. "github.com/gomlx/gomlx/core/graph" //nolint:revive // GoMLX layer style.
+	mlmodel "github.com/gomlx/gomlx/ml/model"
 	"github.com/peftlab/peftlab/pkg/atomicfile"
 	"github.com/peftlab/peftlab/pkg/safetensors"
 )
@@ -31,11 +31,11 @@ const (
 	WeightsFile = "model.safetensors"
 )
 
-// Init creates every base weight of c that ctx lacks and gives it its
+// Init creates every base weight of c that sc lacks and gives it its
 // initial value, by running the model once on a one-token (and/or one-image)
-// batch. Weights already in ctx (loaded ones) are kept. Set the seed first
-// (ctx.SetRNGStateFromSeed) for reproducible weights.
-func Init(b backends.Backend, ctx *context.Context, c Config) (err error) {
+// batch. Weights already in sc (loaded ones) are kept. Set the seed first
+// (sc.SetRNGStateFromSeed) for reproducible weights.
+func Init(b compute.Backend, sc *mlmodel.Scope, c Config) (err error) {
 	if err := c.Validate(); err != nil {
 		return err
 	}
@@ -44,7 +44,7 @@ func Init(b backends.Backend, ctx *context.Context, c Config) (err error) {
 			err = fmt.Errorf("init %s: %v", c.ModelName(), r)
 		}
 	}()
-	_, err = context.ExecOnceN(b, ctx, func(ctx *context.Context, g *Graph) []*Node {
+	_, err = mlmodel.ExecOnceN(b, sc.Store(), func(sc *mlmodel.Scope, g *Graph) []*Node {
 		var in Inputs
 		if c.HasText() {
 			in.Tokens = Ones(g, shapes.Make(dtypes.Int32, 1, 1))
@@ -54,13 +54,13 @@ func Init(b backends.Backend, ctx *context.Context, c Config) (err error) {
 		}
 		var out []*Node
 		if c.Classes > 0 {
-			out = append(out, Classify(ctx, c, nil, in))
+			out = append(out, Classify(sc, c, nil, in))
 		}
 		if c.HasText() {
-			out = append(out, LMLogits(ctx, c, nil, in))
+			out = append(out, LMLogits(sc, c, nil, in))
 		}
 		if len(out) == 0 {
-			h, _ := Encode(ctx, c, nil, in)
+			h, _ := Encode(sc, c, nil, in)
 			out = append(out, h)
 		}
 		return out
@@ -71,19 +71,19 @@ func Init(b backends.Backend, ctx *context.Context, c Config) (err error) {
 	return nil
 }
 
-// Save writes the base weights of c held in ctx, and c itself, to dir
+// Save writes the base weights of c held in sc, and c itself, to dir
 // (created if needed). Each file is written atomically, the config last, so
 // a directory with a config.json always has its weights. Variables outside
 // Layout().Params (adapters under "/adapters", optimizer state) are not
-// saved. It fails, naming the weight, when ctx lacks one or holds it with
+// saved. It fails, naming the weight, when sc lacks one or holds it with
 // another shape: run Init or the model once first.
-func Save(dir string, c Config, ctx *context.Context) error {
+func Save(dir string, c Config, sc *mlmodel.Scope) error {
 	if err := c.Validate(); err != nil {
 		return fmt.Errorf("save base model: %w", err)
 	}
 	f := &safetensors.File{Metadata: map[string]string{"format": "peftlab-base", "model": c.ModelName()}}
 	for _, p := range c.Layout().Params {
-		v := ctx.GetVariableByScopeAndName(context.SplitScope(p.Name))
+		v := sc.Store().GetVariable(p.Name)
 		if v == nil || !v.HasValue() {
 			return fmt.Errorf("save %s: weight %s is not in the context (run model.Init or the model once first)", c.ModelName(), p.Name)
 		}
@@ -122,7 +122,7 @@ func Save(dir string, c Config, ctx *context.Context) error {
 // problem when the config is invalid or has unknown fields, or when the
 // weights file lacks a weight, has one of the wrong shape or dtype, or
 // holds weights the config does not describe.
-func Load(dir string) (Config, *context.Context, error) {
+func Load(dir string) (Config, *mlmodel.Scope, error) {
 	var c Config
 	raw, err := os.ReadFile(filepath.Join(dir, ConfigFile))
 	if err != nil {
@@ -141,7 +141,7 @@ func Load(dir string) (Config, *context.Context, error) {
 	if err != nil {
 		return c, nil, fmt.Errorf("load base model: %w", err)
 	}
-	ctx := context.New()
+	sc := mlmodel.NewStore().RootScope()
 	want := map[string]bool{}
 	for _, p := range c.Layout().Params {
 		name := strings.TrimPrefix(p.Name, "/")
@@ -157,8 +157,9 @@ func Load(dir string) (Config, *context.Context, error) {
 		if err != nil {
 			return c, nil, fmt.Errorf("load base model: %s: %w", path, err)
 		}
-		scope, vname := context.SplitScope(p.Name)
-		ctx.InAbsPath(scope).VariableWithValue(vname, t)
+		if _, err := sc.Store().CreateVariable(p.Name, t); err != nil {
+			return c, nil, fmt.Errorf("load base model: %w", err)
+		}
 	}
 	for _, name := range f.Names() {
 		if !want[name] {
@@ -166,5 +167,5 @@ func Load(dir string) (Config, *context.Context, error) {
 				path, name, c.ModelName())
 		}
 	}
-	return c, ctx, nil
+	return c, sc, nil
 }

@@ -9,8 +9,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/gomlx/gomlx/pkg/core/tensors"
-	"github.com/gomlx/gomlx/pkg/ml/context"
+	"github.com/gomlx/gomlx/core/tensors"
+	mlmodel "github.com/gomlx/gomlx/ml/model"
 	"github.com/peftlab/peftlab/pkg/peft"
 	"github.com/peftlab/peftlab/pkg/safetensors"
 )
@@ -19,14 +19,14 @@ func TestSaveLoadRoundTrip(t *testing.T) {
 	rnd := rand.New(rand.NewPCG(23, 24))
 	c := mmCfg
 	c.EndToken = 2
-	ctx := newCtx(t)
-	if err := Init(newBackend(t), ctx, c); err != nil {
+	scope := newCtx(t)
+	if err := Init(newBackend(t), scope, c); err != nil {
 		t.Fatal(err)
 	}
 	// An adapter weight in the same context must not reach the base file.
-	ctx.InAbsPath("/adapters/x").VariableWithValue("a", []float32{1, 2})
+	scope.Store().Scope("/adapters/x").VariableWithValue("a", []float32{1, 2})
 	dir := filepath.Join(t.TempDir(), "base")
-	if err := Save(dir, c, ctx); err != nil {
+	if err := Save(dir, c, scope); err != nil {
 		t.Fatal(err)
 	}
 	c2, ctx2, err := Load(dir)
@@ -39,20 +39,20 @@ func TestSaveLoadRoundTrip(t *testing.T) {
 	n := 0
 	for v := range ctx2.IterVariables() {
 		n++
-		orig := ctx.GetVariableByScopeAndName(v.Scope(), v.Name())
+		orig := scope.Store().GetVariable(v.Path())
 		if orig == nil {
-			t.Errorf("loaded %s, which the saved context did not hold", v.ScopeAndName())
+			t.Errorf("loaded %s, which the saved context did not hold", v.Path())
 			continue
 		}
 		if maxDiff(flat(orig.MustValue()), flat(v.MustValue())) != 0 {
-			t.Errorf("%s changed in the round trip", v.ScopeAndName())
+			t.Errorf("%s changed in the round trip", v.Path())
 		}
 	}
 	if n != len(c.Layout().Params) {
 		t.Errorf("loaded %d variables, want the %d base weights", n, len(c.Layout().Params))
 	}
 	// The base's identity survives the round trip (adapters, RNG state excluded).
-	h1, err := peft.BaseHash(ctx)
+	h1, err := peft.BaseHash(scope)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -65,7 +65,7 @@ func TestSaveLoadRoundTrip(t *testing.T) {
 	}
 	tokens := [][]int32{{3, 4, 5}, {6, 0, 0}}
 	images := randImages(rnd, 2, c)
-	a := mustRun(t, ctx, tokens, images, lmFn(c, nil))
+	a := mustRun(t, scope, tokens, images, lmFn(c, nil))
 	b := mustRun(t, ctx2, tokens, images, lmFn(c, nil))
 	if d := maxDiff(flat(a[0]), flat(b[0])); d != 0 {
 		t.Errorf("loaded model's logits differ by %g", d)
@@ -79,17 +79,17 @@ func TestSaveLoadRoundTrip(t *testing.T) {
 func TestSaveLoadErrors(t *testing.T) {
 	b := newBackend(t)
 	c := textCfg
-	ctx := newCtx(t)
+	scope := newCtx(t)
 	dir := t.TempDir()
-	wantErr(t, Save(dir, c, ctx), "is not in the context (run model.Init")
-	if err := Init(b, ctx, c); err != nil {
+	wantErr(t, Save(dir, c, scope), "is not in the context (run model.Init")
+	if err := Init(b, scope, c); err != nil {
 		t.Fatal(err)
 	}
 	wider := c
 	wider.Width, wider.MLPDim = 16, 16
-	wantErr(t, Save(dir, wider, ctx), "weight /embed/text/embeddings is (Float32)[13 8], the config wants Float32[13 16]")
+	wantErr(t, Save(dir, wider, scope), "weight /embed/text/embeddings is (Float32)[13, 8], the config wants Float32[13 16]")
 
-	if err := Save(dir, c, ctx); err != nil {
+	if err := Save(dir, c, scope); err != nil {
 		t.Fatal(err)
 	}
 	writeConfig := func(d string, cfg any) {
@@ -172,21 +172,21 @@ func TestSaveLoadErrors(t *testing.T) {
 // TestInitKeepsLoaded: Init fills in missing weights and keeps existing ones.
 func TestInitKeepsLoaded(t *testing.T) {
 	c := textCfg
-	ctx := newCtx(t)
+	scope := newCtx(t)
 	planted := make([]float32, c.Vocab*c.Width)
 	planted[5] = 42
-	ctx.InAbsPath("/embed/text").VariableWithValue("embeddings", tensors.FromFlatDataAndDimensions(planted, c.Vocab, c.Width))
-	if err := Init(newBackend(t), ctx, c); err != nil {
+	scope.Store().Scope("/embed/text").VariableWithValue("embeddings", tensors.FromFlatDataAndDimensions(planted, c.Vocab, c.Width))
+	if err := Init(newBackend(t), scope, c); err != nil {
 		t.Fatal(err)
 	}
-	got := flat(ctx.GetVariableByScopeAndName("/embed/text", "embeddings").MustValue())
+	got := flat(scope.Store().GetVariable(mlmodel.JoinPath("/embed/text", "embeddings")).MustValue())
 	if got[5] != 42 {
 		t.Error("Init overwrote a weight already in the context")
 	}
 	for _, p := range c.Layout().Params {
-		if v := ctx.GetVariableByScopeAndName(context.SplitScope(p.Name)); v == nil || !v.HasValue() {
+		if v := scope.Store().GetVariable(p.Name); v == nil || !v.HasValue() {
 			t.Errorf("Init left %s missing", p.Name)
 		}
 	}
-	wantErr(t, Init(newBackend(t), ctx, Config{}), "the model has no input")
+	wantErr(t, Init(newBackend(t), scope, Config{}), "the model has no input")
 }

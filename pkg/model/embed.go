@@ -4,11 +4,11 @@ import (
 	"fmt"
 	"math"
 
-	"github.com/gomlx/gomlx/pkg/core/dtypes"
-	. "github.com/gomlx/gomlx/pkg/core/graph" //nolint:revive // GoMLX layer style.
-	"github.com/gomlx/gomlx/pkg/core/shapes"
-	"github.com/gomlx/gomlx/pkg/ml/context"
-	"github.com/gomlx/gomlx/pkg/ml/context/initializers"
+	"github.com/gomlx/compute/dtypes"
+	"github.com/gomlx/compute/shapes"
+	. "github.com/gomlx/gomlx/core/graph" //nolint:revive // GoMLX layer style.
+	mlmodel "github.com/gomlx/gomlx/ml/model"
+	"github.com/gomlx/gomlx/ml/model/initializer"
 	"github.com/peftlab/peftlab/pkg/site"
 )
 
@@ -16,13 +16,13 @@ import (
 // needs Pad, which the pure-Go backend lacks.
 
 // table returns the [rows, d] embedding variable "embeddings" in scope.
-func table(root *context.Context, scope string, rows, d int, g *Graph) *Node {
-	ctx := root
+func table(root *mlmodel.Scope, scope string, rows, d int, g *Graph) *Node {
+	sc := root
 	for _, s := range splitScope(scope) {
-		ctx = ctx.In(s)
+		sc = sc.At("%s", s)
 	}
-	return ctx.WithInitializer(initializers.RandomNormalFn(root, embedStddev)).
-		VariableWithShape(varEmbeddings, shapes.Make(f32, rows, d)).ValueGraph(g)
+	return sc.WithInitializer(initializer.RandomNormalFn(root, embedStddev)).
+		VariableWithShape(varEmbeddings, shapes.Make(f32, rows, d)).NodeValue(g)
 }
 
 func splitScope(scope string) []string {
@@ -47,7 +47,7 @@ func rows(t *Node, first, n int) *Node {
 
 // TokenEmbed looks tokens [B, T] Int32 up in the text embedding table
 // /embed/text/embeddings, giving [B, T, d].
-func TokenEmbed(root *context.Context, c Config, tokens *Node) *Node {
+func TokenEmbed(root *mlmodel.Scope, c Config, tokens *Node) *Node {
 	t := table(root, scopeTextEmbed, c.Vocab, c.Width, tokens.Graph())
 	return Gather(t, InsertAxes(tokens, -1))
 }
@@ -65,7 +65,7 @@ func Patchify(images *Node, patch int) *Node {
 
 // PatchEmbed projects the patches of images [B, H, W, C] to the model width
 // through the Linear site embed/image/patch, giving [B, patches, d].
-func PatchEmbed(root *context.Context, c Config, hook site.Hook, images *Node) *Node {
+func PatchEmbed(root *mlmodel.Scope, c Config, hook site.Hook, images *Node) *Node {
 	return Linear(root, hook, c.siteOf(SitePatch), Patchify(images, c.PatchSize))
 }
 
@@ -73,7 +73,7 @@ func PatchEmbed(root *context.Context, c Config, hook site.Hook, images *Node) *
 // table row first, as [n, d]. Rows [0, Patches) belong to image patches and
 // rows [Patches, Patches+MaxLen) to text, so a text token has the same
 // position with or without an image.
-func positionRows(root *context.Context, c Config, g *Graph, first, n int) *Node {
+func positionRows(root *mlmodel.Scope, c Config, g *Graph, first, n int) *Node {
 	if c.positions() == Sinusoidal {
 		return Const(g, SinusoidalTable(first, n, c.Width))
 	}
@@ -103,7 +103,7 @@ func SinusoidalTable(first, n, d int) [][]float32 {
 
 // addPositionAndType adds position rows [first, first+S) and the type row
 // kind to x [B, S, d].
-func addPositionAndType(root *context.Context, c Config, x *Node, first, kind int) *Node {
+func addPositionAndType(root *mlmodel.Scope, c Config, x *Node, first, kind int) *Node {
 	g := x.Graph()
 	s := x.Shape().Dimensions[1]
 	pos := positionRows(root, c, g, first, s)
@@ -113,7 +113,7 @@ func addPositionAndType(root *context.Context, c Config, x *Node, first, kind in
 
 // embedText embeds tokens, runs the input/text hook, then adds positions and
 // the text type embedding (so inserted prompt tokens get positions too).
-func embedText(root *context.Context, c Config, hook site.Hook, tokens *Node) (x, mask *Node) {
+func embedText(root *mlmodel.Scope, c Config, hook site.Hook, tokens *Node) (x, mask *Node) {
 	x = TokenEmbed(root, c, tokens)
 	mask = NotEqual(tokens, ScalarZero(tokens.Graph(), tokens.DType()))
 	x, mask = site.CallInput(hook, root, c.siteOf(SiteTextInput), x, mask)
@@ -127,7 +127,7 @@ func embedText(root *context.Context, c Config, hook site.Hook, tokens *Node) (x
 
 // embedImages patch-embeds images, runs the input/image hook, then adds
 // positions and the image type embedding.
-func embedImages(root *context.Context, c Config, hook site.Hook, images *Node) (x, mask *Node) {
+func embedImages(root *mlmodel.Scope, c Config, hook site.Hook, images *Node) (x, mask *Node) {
 	x = PatchEmbed(root, c, hook, images)
 	b, n := x.Shape().Dimensions[0], x.Shape().Dimensions[1]
 	mask = Ones(images.Graph(), shapes.Make(dtypes.Bool, b, n))

@@ -3,10 +3,10 @@ package model
 import (
 	"fmt"
 
-	"github.com/gomlx/gomlx/pkg/core/dtypes"
-	. "github.com/gomlx/gomlx/pkg/core/graph" //nolint:revive // GoMLX layer style.
-	"github.com/gomlx/gomlx/pkg/core/shapes"
-	"github.com/gomlx/gomlx/pkg/ml/context"
+	"github.com/gomlx/compute/dtypes"
+	"github.com/gomlx/compute/shapes"
+	. "github.com/gomlx/gomlx/core/graph" //nolint:revive // GoMLX layer style.
+	mlmodel "github.com/gomlx/gomlx/ml/model"
 	"github.com/peftlab/peftlab/pkg/site"
 )
 
@@ -33,16 +33,16 @@ type Inputs struct {
 // attends to padding, except that a padding position attends to itself, so
 // no attention row is empty; outputs at padding positions are unspecified.
 //
-// ctx may be at any scope: the model works from its root, with
+// sc may be at any scope: the model works from its root, with
 // Checked(false), so weights loaded from a checkpoint are reused and
 // missing ones created. It panics with a descriptive error on bad shapes or
 // an invalid Config (GoMLX graph-building style); Generate and the
 // training code turn those panics into errors.
-func Encode(ctx *context.Context, c Config, hook site.Hook, in Inputs) (hidden, mask *Node) {
+func Encode(sc *mlmodel.Scope, c Config, hook site.Hook, in Inputs) (hidden, mask *Node) {
 	if err := c.Validate(); err != nil {
 		panic(err)
 	}
-	root := ctx.InAbsPath(context.RootScope).Checked(false)
+	root := sc.Store().RootScope()
 	checkInputs(c, in)
 
 	var xs, masks []*Node
@@ -65,7 +65,7 @@ func Encode(ctx *context.Context, c Config, hook site.Hook, in Inputs) (hidden, 
 	for i := 0; i < c.Blocks; i++ {
 		x = block(root, c, hook, i, x, allowed)
 	}
-	return LayerNorm(root.In(scopeFinalLN), x), mask
+	return LayerNorm(root.At("%s", scopeFinalLN), x), mask
 }
 
 // AttentionMask returns which key each query may attend to, [B, S, S] Bool
@@ -120,30 +120,30 @@ func checkInputs(c Config, in Inputs) int {
 // Classify returns class logits [B, Classes]: the mean of the final hidden
 // states over real (unmasked) positions, through the Linear site head/cls.
 // Padding therefore never changes the result.
-func Classify(ctx *context.Context, c Config, hook site.Hook, in Inputs) *Node {
+func Classify(sc *mlmodel.Scope, c Config, hook site.Hook, in Inputs) *Node {
 	if c.Classes <= 0 {
 		panic(fmt.Errorf("model %s has no classification head (Classes = 0)", c.ModelName()))
 	}
-	hidden, mask := Encode(ctx, c, hook, in)
+	hidden, mask := Encode(sc, c, hook, in)
 	m := InsertAxes(ConvertDType(mask, dtypes.Float32), -1)
 	sum := ReduceSum(Mul(hidden, m), 1)
 	count := Max(ReduceSum(m, 1), Scalar(hidden.Graph(), dtypes.Float32, 1))
 	pooled := Div(sum, count)
-	return Linear(ctx.InAbsPath(context.RootScope).Checked(false), hook, c.siteOf(SiteCls), pooled)
+	return Linear(sc.Store().RootScope(), hook, c.siteOf(SiteCls), pooled)
 }
 
 // LMLogits returns next-token logits [B, T, Vocab] for the caller's T text
 // positions: position t predicts token t+1. Image patches and tokens an
 // input hook inserted (which must be prepended, as prompt tuning does) are
 // dropped before the Linear site head/lm.
-func LMLogits(ctx *context.Context, c Config, hook site.Hook, in Inputs) *Node {
+func LMLogits(sc *mlmodel.Scope, c Config, hook site.Hook, in Inputs) *Node {
 	if in.Tokens == nil {
 		panic(fmt.Errorf("model %s: LMLogits needs text tokens (Inputs.Tokens is nil)", c.ModelName()))
 	}
-	hidden, _ := Encode(ctx, c, hook, in)
+	hidden, _ := Encode(sc, c, hook, in)
 	t := in.Tokens.Shape().Dimensions[1]
 	hidden = LastPositions(hidden, t)
-	return Linear(ctx.InAbsPath(context.RootScope).Checked(false), hook, c.siteOf(SiteLM), hidden)
+	return Linear(sc.Store().RootScope(), hook, c.siteOf(SiteLM), hidden)
 }
 
 // LastPositions returns the last n positions of x [B, S, ...] as [B, n, ...],

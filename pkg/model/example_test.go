@@ -3,8 +3,8 @@ package model_test
 import (
 	"fmt"
 
-	"github.com/gomlx/gomlx/pkg/core/graph"
-	"github.com/gomlx/gomlx/pkg/ml/context"
+	"github.com/gomlx/gomlx/core/graph"
+	mlmodel "github.com/gomlx/gomlx/ml/model"
 	"github.com/peftlab/peftlab/pkg/backend"
 	"github.com/peftlab/peftlab/pkg/model"
 )
@@ -32,8 +32,8 @@ func Example() {
 		fmt.Println(err)
 		return
 	}
-	ctx := context.New()
-	_ = ctx.SetRNGStateFromSeed(1) // reproducible initial weights
+	scope := mlmodel.NewStore().RootScope()
+	_ = scope.Store().SetRNGStateFromSeed(1) // reproducible initial weights
 
 	tokens := [][]int32{{1, 5, 6, 0}, {1, 7, 0, 0}} // id 0 pads
 	images := make([][][][]float32, 2)
@@ -46,10 +46,10 @@ func Example() {
 			}
 		}
 	}
-	exec, err := context.NewExec(b, ctx, func(ctx *context.Context, tokens, images *graph.Node) (*graph.Node, *graph.Node) {
+	exec, err := mlmodel.NewExec(b, scope.Store(), func(scope *mlmodel.Scope, tokens, images *graph.Node) (*graph.Node, *graph.Node) {
 		in := model.Inputs{Tokens: tokens, Images: images}
 		// A nil hook is the base model; pass a *peft.Model to add adapters.
-		return model.LMLogits(ctx, c, nil, in), model.Classify(ctx, c, nil, in)
+		return model.LMLogits(scope, c, nil, in), model.Classify(scope, c, nil, in)
 	})
 	if err != nil {
 		fmt.Println(err)
@@ -63,7 +63,7 @@ func Example() {
 	fmt.Println("LM logits:", lm.Shape())
 	fmt.Println("class logits:", cls.Shape())
 
-	captions, err := model.Generate(b, ctx, c, nil, [][]int32{{1, 5, 6}, {1, 7}}, nil, 3)
+	captions, err := model.Generate(b, scope, c, nil, [][]int32{{1, 5, 6}, {1, 7}}, nil, 3)
 	if err != nil {
 		fmt.Println(err)
 		return
@@ -72,7 +72,7 @@ func Example() {
 	// Output:
 	// tiny: 17 sites, 43 weights, 5719 parameters
 	// LoRA targets: block/0/attn/q block/0/attn/v block/1/attn/q block/1/attn/v
-	// LM logits: (Float32)[2 4 20]
-	// class logits: (Float32)[2 3]
+	// LM logits: (Float32)[2, 4, 20]
+	// class logits: (Float32)[2, 3]
 	// new tokens per prompt: 3 3
 }

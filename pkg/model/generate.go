@@ -3,12 +3,12 @@ package model
 import (
 	"fmt"
 
-	"github.com/gomlx/gomlx/backends"
-	"github.com/gomlx/gomlx/pkg/core/dtypes"
-	. "github.com/gomlx/gomlx/pkg/core/graph" //nolint:revive // GoMLX layer style.
-	"github.com/gomlx/gomlx/pkg/core/shapes"
-	"github.com/gomlx/gomlx/pkg/core/tensors"
-	"github.com/gomlx/gomlx/pkg/ml/context"
+	"github.com/gomlx/compute"
+	"github.com/gomlx/compute/dtypes"
+	"github.com/gomlx/compute/shapes"
+	. "github.com/gomlx/gomlx/core/graph" //nolint:revive // GoMLX layer style.
+	"github.com/gomlx/gomlx/core/tensors"
+	mlmodel "github.com/gomlx/gomlx/ml/model"
 	"github.com/peftlab/peftlab/pkg/site"
 )
 
@@ -31,7 +31,7 @@ import (
 //
 // Greedy decoding is deterministic: the same weights and prompts give the
 // same output.
-func Generate(b backends.Backend, ctx *context.Context, c Config, hook site.Hook, tokens [][]int32, images *tensors.Tensor,
+func Generate(b compute.Backend, scope *mlmodel.Scope, c Config, hook site.Hook, tokens [][]int32, images *tensors.Tensor,
 	maxNew int) (out [][]int32, err error) {
 	if err := c.Validate(); err != nil {
 		return nil, err
@@ -85,14 +85,14 @@ func Generate(b backends.Backend, ctx *context.Context, c Config, hook site.Hook
 	}
 	done := make([]bool, len(tokens))
 
-	step := func(ctx *context.Context, inputs []*Node) *Node {
+	step := func(scope *mlmodel.Scope, inputs []*Node) *Node {
 		in := Inputs{Tokens: inputs[0]}
 		if len(inputs) > 2 {
 			in.Images = inputs[2]
 		}
-		return NextToken(ctx, c, hook, in, inputs[1])
+		return NextToken(scope, c, hook, in, inputs[1])
 	}
-	exec, err := context.NewExec(b, ctx, step)
+	exec, err := mlmodel.NewExec(b, scope.Store(), step)
 	if err != nil {
 		return nil, fmt.Errorf("generate: %w", err)
 	}
@@ -133,7 +133,7 @@ func Generate(b backends.Backend, ctx *context.Context, c Config, hook site.Hook
 }
 
 // execOne runs exec and turns a graph-building panic into an error.
-func execOne(exec *context.Exec, args []any) (t *tensors.Tensor, err error) {
+func execOne(exec *mlmodel.Exec, args []any) (t *tensors.Tensor, err error) {
 	defer func() {
 		if r := recover(); r != nil {
 			err = fmt.Errorf("%v", r)
@@ -146,18 +146,18 @@ func execOne(exec *context.Exec, args []any) (t *tensors.Tensor, err error) {
 // and pos [B] Int32, the index of each example's last real token in
 // in.Tokens, it returns the most likely next token [B] Int32, never 0
 // (padding). Only the hidden state at pos goes through head/lm.
-func NextToken(ctx *context.Context, c Config, hook site.Hook, in Inputs, pos *Node) *Node {
+func NextToken(scope *mlmodel.Scope, c Config, hook site.Hook, in Inputs, pos *Node) *Node {
 	if in.Tokens == nil {
 		panic(fmt.Errorf("model %s: NextToken needs text tokens", c.ModelName()))
 	}
-	hidden, _ := Encode(ctx, c, hook, in)
+	hidden, _ := Encode(scope, c, hook, in)
 	g := hidden.Graph()
 	b, s := hidden.Shape().Dimensions[0], hidden.Shape().Dimensions[1]
 	offset := s - in.Tokens.Shape().Dimensions[1] // patches and inserted tokens come first
 	batchIdx := Iota(g, shapes.Make(dtypes.Int32, b), 0)
 	idx := Stack([]*Node{batchIdx, AddScalar(ConvertDType(pos, dtypes.Int32), offset)}, -1) // [B, 2]
 	last := Gather(hidden, idx)                                                             // [B, d]
-	logits := Linear(ctx.InAbsPath(context.RootScope).Checked(false), hook, c.siteOf(SiteLM), last)
+	logits := Linear(scope.Store().RootScope(), hook, c.siteOf(SiteLM), last)
 	isPad := Equal(Iota(g, shapes.Make(dtypes.Int32, b, c.Vocab), 1), Scalar(g, dtypes.Int32, 0))
 	logits = Where(isPad, Scalar(g, dtypes.Float32, -1e30), logits)
 	return ConvertDType(ArgMax(logits, -1), dtypes.Int32)

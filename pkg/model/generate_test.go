@@ -6,15 +6,15 @@ import (
 	"slices"
 	"testing"
 
-	"github.com/gomlx/gomlx/pkg/core/tensors"
-	"github.com/gomlx/gomlx/pkg/ml/context"
+	"github.com/gomlx/gomlx/core/tensors"
+	mlmodel "github.com/gomlx/gomlx/ml/model"
 	"github.com/peftlab/peftlab/pkg/site"
 )
 
 // greedyCheck verifies out against LMLogits: run on prompt+out (right
 // padded), the argmax over non-pad tokens at the position before each new
 // token must be that token.
-func greedyCheck(t *testing.T, ctx *context.Context, c Config, hook site.Hook, prompts, out [][]int32, images [][][][]float32) {
+func greedyCheck(t *testing.T, scope *mlmodel.Scope, c Config, hook site.Hook, prompts, out [][]int32, images [][][][]float32) {
 	t.Helper()
 	longest := 0
 	for i := range prompts {
@@ -25,7 +25,7 @@ func greedyCheck(t *testing.T, ctx *context.Context, c Config, hook site.Hook, p
 		seqs[i] = make([]int32, longest)
 		copy(seqs[i], append(slices.Clone(prompts[i]), out[i]...))
 	}
-	logits := flat(mustRun(t, ctx, seqs, images, lmFn(c, hook))[0])
+	logits := flat(mustRun(t, scope, seqs, images, lmFn(c, hook))[0])
 	for i := range prompts {
 		for j, tok := range out[i] {
 			p := len(prompts[i]) - 1 + j
@@ -50,14 +50,14 @@ func TestGenerate(t *testing.T) {
 
 	t.Run("multimodal", func(t *testing.T) {
 		c := mmCfg
-		ctx := newCtx(t)
+		scope := newCtx(t)
 		images := randImages(rnd, 3, c)
 		imgT := tensors.FromValue(images)
-		out, err := Generate(b, ctx, c, nil, prompts, imgT, 5)
+		out, err := Generate(b, scope, c, nil, prompts, imgT, 5)
 		if err != nil {
 			t.Fatal(err)
 		}
-		again, err := Generate(b, ctx, c, nil, prompts, imgT, 5)
+		again, err := Generate(b, scope, c, nil, prompts, imgT, 5)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -72,12 +72,12 @@ func TestGenerate(t *testing.T) {
 				t.Errorf("example %d generated padding: %v", i, out[i])
 			}
 		}
-		greedyCheck(t, ctx, c, nil, prompts, out, images)
+		greedyCheck(t, scope, c, nil, prompts, out, images)
 
 		// An end token stops an example at its first occurrence, unseen.
 		end := out[1][2]
 		c.EndToken = int(end)
-		stopped, err := Generate(b, ctx, c, nil, prompts, imgT, 5)
+		stopped, err := Generate(b, scope, c, nil, prompts, imgT, 5)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -94,43 +94,43 @@ func TestGenerate(t *testing.T) {
 
 	t.Run("text with prepending hook", func(t *testing.T) {
 		c := textCfg
-		ctx := newCtx(t)
+		scope := newCtx(t)
 		hook := &recorder{prepend: 2}
-		out, err := Generate(b, ctx, c, hook, prompts, nil, 4)
+		out, err := Generate(b, scope, c, hook, prompts, nil, 4)
 		if err != nil {
 			t.Fatal(err)
 		}
-		greedyCheck(t, ctx, c, hook, prompts, out, nil)
+		greedyCheck(t, scope, c, hook, prompts, out, nil)
 		// 2 inserted + longest 4 + 7 - 1 = 12 = MaxLen fits; one more does not.
-		if _, err := Generate(b, ctx, c, hook, prompts, nil, 7); err != nil {
+		if _, err := Generate(b, scope, c, hook, prompts, nil, 7); err != nil {
 			t.Errorf("buffer of exactly MaxLen: %v", err)
 		}
-		_, err = Generate(b, ctx, c, hook, prompts, nil, 8)
+		_, err = Generate(b, scope, c, hook, prompts, nil, 8)
 		wantErr(t, err, "exceeds MaxLen")
 	})
 
 	t.Run("errors", func(t *testing.T) {
-		ctx := newCtx(t)
+		scope := newCtx(t)
 		c := textCfg
-		out, err := Generate(b, ctx, c, nil, prompts, nil, 0)
+		out, err := Generate(b, scope, c, nil, prompts, nil, 0)
 		if err != nil || len(out) != 3 || len(out[0]) != 0 {
 			t.Errorf("maxNew 0: %v, %v", out, err)
 		}
-		_, err = Generate(b, ctx, c, nil, [][]int32{{1}, {}}, nil, 2)
+		_, err = Generate(b, scope, c, nil, [][]int32{{1}, {}}, nil, 2)
 		wantErr(t, err, "prompt 1 is empty")
-		_, err = Generate(b, ctx, c, nil, [][]int32{{1, 0, 2}}, nil, 2)
+		_, err = Generate(b, scope, c, nil, [][]int32{{1, 0, 2}}, nil, 2)
 		wantErr(t, err, "holds token 0")
-		_, err = Generate(b, ctx, c, nil, [][]int32{{13}}, nil, 2)
+		_, err = Generate(b, scope, c, nil, [][]int32{{13}}, nil, 2)
 		wantErr(t, err, "holds token 13, outside the vocabulary [1, 13)")
-		_, err = Generate(b, ctx, c, nil, nil, nil, 2)
+		_, err = Generate(b, scope, c, nil, nil, nil, 2)
 		wantErr(t, err, "no prompts")
-		_, err = Generate(b, ctx, c, nil, [][]int32{{1}}, nil, 13)
+		_, err = Generate(b, scope, c, nil, [][]int32{{1}}, nil, 13)
 		wantErr(t, err, "exceed MaxLen 12")
-		_, err = Generate(b, ctx, imgCfg, nil, [][]int32{{1}}, nil, 2)
+		_, err = Generate(b, scope, imgCfg, nil, [][]int32{{1}}, nil, 2)
 		wantErr(t, err, "has no text output")
-		_, err = Generate(b, ctx, c, nil, [][]int32{{1}}, tensors.FromValue(randImages(rnd, 1, mmCfg)), 2)
+		_, err = Generate(b, scope, c, nil, [][]int32{{1}}, tensors.FromValue(randImages(rnd, 1, mmCfg)), 2)
 		wantErr(t, err, "has no image input")
-		_, err = Generate(b, ctx, mmCfg, nil, [][]int32{{1}, {2}}, tensors.FromValue(randImages(rnd, 1, mmCfg)), 2)
+		_, err = Generate(b, scope, mmCfg, nil, [][]int32{{1}, {2}}, tensors.FromValue(randImages(rnd, 1, mmCfg)), 2)
 		wantErr(t, err, "one image per prompt")
 	})
 }

@@ -8,18 +8,18 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/gomlx/gomlx/backends"
-	"github.com/gomlx/gomlx/pkg/core/dtypes"
-	. "github.com/gomlx/gomlx/pkg/core/graph"
-	"github.com/gomlx/gomlx/pkg/core/shapes"
-	"github.com/gomlx/gomlx/pkg/core/tensors"
-	"github.com/gomlx/gomlx/pkg/ml/context"
+	"github.com/gomlx/compute"
+	"github.com/gomlx/compute/dtypes"
+	"github.com/gomlx/compute/shapes"
+	. "github.com/gomlx/gomlx/core/graph"
+	"github.com/gomlx/gomlx/core/tensors"
+	mlmodel "github.com/gomlx/gomlx/ml/model"
 	"github.com/peftlab/peftlab/pkg/backend/backendtest"
 	"github.com/peftlab/peftlab/pkg/site"
 )
 
 // newBackend returns the test binary's shared backend (fast gradients installed).
-func newBackend(t testing.TB) backends.Backend { return backendtest.Backend(t) }
+func newBackend(t testing.TB) compute.Backend { return backendtest.Backend(t) }
 
 // Tiny configurations: text-only, image-only and multimodal.
 var (
@@ -31,13 +31,13 @@ var (
 )
 
 // newCtx returns a fresh context with a fixed seed.
-func newCtx(t testing.TB) *context.Context {
+func newCtx(t testing.TB) *mlmodel.Scope {
 	t.Helper()
-	ctx := context.New()
-	if err := ctx.SetRNGStateFromSeed(7); err != nil {
+	scope := mlmodel.NewStore().RootScope()
+	if err := scope.Store().SetRNGStateFromSeed(7); err != nil {
 		t.Fatal(err)
 	}
-	return ctx
+	return scope
 }
 
 // randImages returns [b, size, size, ch] pixels in [0, 1).
@@ -60,8 +60,8 @@ func randImages(r *rand.Rand, b int, c Config) [][][][]float32 {
 
 // run builds fn over tokens and images (either may be nil) and returns its
 // outputs, or the error building or running it gave.
-func run(t testing.TB, ctx *context.Context, tokens [][]int32, images [][][][]float32,
-	fn func(ctx *context.Context, in Inputs) []*Node) (out []*tensors.Tensor, err error) {
+func run(t testing.TB, scope *mlmodel.Scope, tokens [][]int32, images [][][][]float32,
+	fn func(scope *mlmodel.Scope, in Inputs) []*Node) (out []*tensors.Tensor, err error) {
 	t.Helper()
 	var args []any
 	if tokens != nil {
@@ -70,7 +70,7 @@ func run(t testing.TB, ctx *context.Context, tokens [][]int32, images [][][][]fl
 	if images != nil {
 		args = append(args, images)
 	}
-	exec, err := context.NewExec(newBackend(t), ctx, func(ctx *context.Context, nodes []*Node) []*Node {
+	exec, err := mlmodel.NewExec(newBackend(t), scope.Store(), func(scope *mlmodel.Scope, nodes []*Node) []*Node {
 		var in Inputs
 		i := 0
 		if tokens != nil {
@@ -80,7 +80,7 @@ func run(t testing.TB, ctx *context.Context, tokens [][]int32, images [][][][]fl
 		if images != nil {
 			in.Images = nodes[i]
 		}
-		return fn(ctx, in)
+		return fn(scope, in)
 	})
 	if err != nil {
 		return nil, err
@@ -95,22 +95,22 @@ func run(t testing.TB, ctx *context.Context, tokens [][]int32, images [][][][]fl
 }
 
 // mustRun is run failing the test on error.
-func mustRun(t testing.TB, ctx *context.Context, tokens [][]int32, images [][][][]float32,
-	fn func(ctx *context.Context, in Inputs) []*Node) []*tensors.Tensor {
+func mustRun(t testing.TB, scope *mlmodel.Scope, tokens [][]int32, images [][][][]float32,
+	fn func(scope *mlmodel.Scope, in Inputs) []*Node) []*tensors.Tensor {
 	t.Helper()
-	out, err := run(t, ctx, tokens, images, fn)
+	out, err := run(t, scope, tokens, images, fn)
 	if err != nil {
 		t.Fatal(err)
 	}
 	return out
 }
 
-func lmFn(c Config, hook site.Hook) func(*context.Context, Inputs) []*Node {
-	return func(ctx *context.Context, in Inputs) []*Node { return []*Node{LMLogits(ctx, c, hook, in)} }
+func lmFn(c Config, hook site.Hook) func(*mlmodel.Scope, Inputs) []*Node {
+	return func(scope *mlmodel.Scope, in Inputs) []*Node { return []*Node{LMLogits(scope, c, hook, in)} }
 }
 
-func clsFn(c Config, hook site.Hook) func(*context.Context, Inputs) []*Node {
-	return func(ctx *context.Context, in Inputs) []*Node { return []*Node{Classify(ctx, c, hook, in)} }
+func clsFn(c Config, hook site.Hook) func(*mlmodel.Scope, Inputs) []*Node {
+	return func(scope *mlmodel.Scope, in Inputs) []*Node { return []*Node{Classify(scope, c, hook, in)} }
 }
 
 func flat(t *tensors.Tensor) []float32 { return tensors.MustCopyFlatData[float32](t) }
@@ -155,7 +155,7 @@ func (r *recorder) note(s site.Site, k site.Kind) {
 	r.calls[s.Name] = k
 }
 
-func (r *recorder) Input(ctx *context.Context, s site.Site, x, mask *Node) (*Node, *Node) {
+func (r *recorder) Input(scope *mlmodel.Scope, s site.Site, x, mask *Node) (*Node, *Node) {
 	r.note(s, site.Input)
 	if r.prepend == 0 || s.Modality != "text" {
 		return x, mask
@@ -167,7 +167,7 @@ func (r *recorder) Input(ctx *context.Context, s site.Site, x, mask *Node) (*Nod
 	return Concatenate([]*Node{extra, x}, 1), Concatenate([]*Node{trues, mask}, 1)
 }
 
-func (r *recorder) Linear(ctx *context.Context, s site.Site, x, y *Node) *Node {
+func (r *recorder) Linear(scope *mlmodel.Scope, s site.Site, x, y *Node) *Node {
 	r.note(s, site.Linear)
 	return y
 }

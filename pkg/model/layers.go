@@ -4,12 +4,12 @@ import (
 	"fmt"
 	"math"
 
-	"github.com/gomlx/gomlx/pkg/core/dtypes"
-	. "github.com/gomlx/gomlx/pkg/core/graph" //nolint:revive // GoMLX layer style: graph ops read as math.
-	"github.com/gomlx/gomlx/pkg/core/shapes"
-	"github.com/gomlx/gomlx/pkg/ml/context"
-	"github.com/gomlx/gomlx/pkg/ml/context/initializers"
-	"github.com/gomlx/gomlx/pkg/ml/layers/activations"
+	"github.com/gomlx/compute/dtypes"
+	"github.com/gomlx/compute/shapes"
+	. "github.com/gomlx/gomlx/core/graph" //nolint:revive // GoMLX layer style: graph ops read as math.
+	"github.com/gomlx/gomlx/ml/layers/activation"
+	mlmodel "github.com/gomlx/gomlx/ml/model"
+	"github.com/gomlx/gomlx/ml/model/initializer"
 	"github.com/peftlab/peftlab/pkg/site"
 )
 
@@ -37,7 +37,7 @@ var f32 = dtypes.Float32
 // root must be the model's root context (scope "/"): the hook receives it
 // as is. Weights are initialised Glorot-uniform, biases to zero; variables
 // that already exist (loaded from a checkpoint) are reused.
-func Linear(root *context.Context, hook site.Hook, s site.Site, x *Node) *Node {
+func Linear(root *mlmodel.Scope, hook site.Hook, s site.Site, x *Node) *Node {
 	if s.Kind != site.Linear {
 		panic(fmt.Sprintf("model.Linear called with %s site %q", s.Kind, s.Name))
 	}
@@ -47,12 +47,12 @@ func Linear(root *context.Context, hook site.Hook, s site.Site, x *Node) *Node {
 	}
 	g := x.Graph()
 	sctx := s.InScope(root)
-	w := sctx.WithInitializer(initializers.GlorotUniformFn(root)).
-		VariableWithShape(varWeights, shapes.Make(f32, s.In, s.Out)).ValueGraph(g)
-	b := sctx.WithInitializer(initializers.Zero).
-		VariableWithShape(varBiases, shapes.Make(f32, s.Out)).ValueGraph(g)
+	w := sctx.WithInitializer(initializer.GlorotUniformFn(root)).
+		VariableWithShape(varWeights, shapes.Make(f32, s.In, s.Out)).NodeValue(g)
+	b := sctx.WithInitializer(initializer.Zero).
+		VariableWithShape(varBiases, shapes.Make(f32, s.Out)).NodeValue(g)
 
-	y := Dot(Reshape(x, -1, s.In), w)
+	y := Dot(Reshape(x, -1, s.In), w).Product()
 	y = Add(y, InsertAxes(b, 0))
 	outDims := append(append([]int{}, dims[:len(dims)-1]...), s.Out)
 	y = Reshape(y, outDims...)
@@ -60,13 +60,13 @@ func Linear(root *context.Context, hook site.Hook, s site.Site, x *Node) *Node {
 }
 
 // LayerNorm normalises x [..., d] over its last axis, then applies the learned
-// "gain" (init 1) and "offset" (init 0) kept in ctx's current scope. Epsilon
+// "gain" (init 1) and "offset" (init 0) kept in sc's current scope. Epsilon
 // is 1e-5.
-func LayerNorm(ctx *context.Context, x *Node) *Node {
+func LayerNorm(sc *mlmodel.Scope, x *Node) *Node {
 	g := x.Graph()
 	d := x.Shape().Dimensions[x.Rank()-1]
-	gain := ctx.WithInitializer(initializers.One).VariableWithShape(varGain, shapes.Make(f32, d)).ValueGraph(g)
-	offset := ctx.WithInitializer(initializers.Zero).VariableWithShape(varOffset, shapes.Make(f32, d)).ValueGraph(g)
+	gain := sc.WithInitializer(initializer.One).VariableWithShape(varGain, shapes.Make(f32, d)).NodeValue(g)
+	offset := sc.WithInitializer(initializer.Zero).VariableWithShape(varOffset, shapes.Make(f32, d)).NodeValue(g)
 
 	mean := ReduceAndKeep(x, ReduceMean, -1)
 	centered := Sub(x, mean)
@@ -101,7 +101,7 @@ func Attend(q, k, v, allowed *Node) *Node {
 }
 
 // attention is the multi-head self-attention of block i: sites attn/q, k, v, o.
-func attention(root *context.Context, c Config, hook site.Hook, i int, x, allowed *Node) *Node {
+func attention(root *mlmodel.Scope, c Config, hook site.Hook, i int, x, allowed *Node) *Node {
 	dims := x.Shape().Dimensions
 	b, s := dims[0], dims[1]
 	heads := func(name string) *Node {
@@ -114,18 +114,18 @@ func attention(root *context.Context, c Config, hook site.Hook, i int, x, allowe
 }
 
 // mlp is block i's feed-forward part: mlp/up, exact GELU, mlp/down.
-func mlp(root *context.Context, c Config, hook site.Hook, i int, x *Node) *Node {
+func mlp(root *mlmodel.Scope, c Config, hook site.Hook, i int, x *Node) *Node {
 	h := Linear(root, hook, c.blockSite(i, "mlp/up"), x)
-	h = activations.Gelu(h)
+	h = activation.Gelu(h)
 	return Linear(root, hook, c.blockSite(i, "mlp/down"), h)
 }
 
 // block is one pre-LN transformer block:
 //
 //	x = x + attention(LN1(x));  x = x + MLP(LN2(x))
-func block(root *context.Context, c Config, hook site.Hook, i int, x, allowed *Node) *Node {
-	x = Add(x, attention(root, c, hook, i, LayerNorm(root.In("block").In(fmt.Sprint(i)).In("ln1"), x), allowed))
-	x = Add(x, mlp(root, c, hook, i, LayerNorm(root.In("block").In(fmt.Sprint(i)).In("ln2"), x)))
+func block(root *mlmodel.Scope, c Config, hook site.Hook, i int, x, allowed *Node) *Node {
+	x = Add(x, attention(root, c, hook, i, LayerNorm(root.At("block").At("%s", fmt.Sprint(i)).At("ln1"), x), allowed))
+	x = Add(x, mlp(root, c, hook, i, LayerNorm(root.At("block").At("%s", fmt.Sprint(i)).At("ln2"), x)))
 	return x
 }
 

@@ -7,8 +7,8 @@ import (
 	"slices"
 	"testing"
 
-	. "github.com/gomlx/gomlx/pkg/core/graph"
-	"github.com/gomlx/gomlx/pkg/ml/context"
+	. "github.com/gomlx/gomlx/core/graph"
+	mlmodel "github.com/gomlx/gomlx/ml/model"
 	"github.com/peftlab/peftlab/pkg/site"
 )
 
@@ -57,7 +57,7 @@ func TestLayoutMatchesVariables(t *testing.T) {
 	sinus.Positions = Sinusoidal
 	for _, c := range []Config{textCfg, imgCfg, mmCfg, sinus} {
 		t.Run(c.ModelName()+"/"+c.positions(), func(t *testing.T) {
-			ctx := newCtx(t)
+			scope := newCtx(t)
 			var tokens [][]int32
 			var images [][][][]float32
 			if c.HasText() {
@@ -66,21 +66,21 @@ func TestLayoutMatchesVariables(t *testing.T) {
 			if c.HasImage() {
 				images = randImages(r, 2, c)
 			}
-			mustRun(t, ctx, tokens, images, func(ctx *context.Context, in Inputs) []*Node {
-				out := []*Node{Classify(ctx, c, nil, in)}
+			mustRun(t, scope, tokens, images, func(scope *mlmodel.Scope, in Inputs) []*Node {
+				out := []*Node{Classify(scope, c, nil, in)}
 				if c.HasText() {
-					out = append(out, LMLogits(ctx, c, nil, in))
+					out = append(out, LMLogits(scope, c, nil, in))
 				}
 				return out
 			})
 			got := map[string][]int{}
-			for v := range ctx.IterVariables() {
-				if v.ScopeAndName() == "/"+context.RNGStateVariableName {
+			for v := range scope.IterVariables() {
+				if v.Path() == "/"+mlmodel.RNGStateVariableName {
 					continue
 				}
-				got[v.ScopeAndName()] = v.Shape().Dimensions
+				got[v.Path()] = v.Shape().Dimensions
 				if !v.HasValue() {
-					t.Errorf("variable %s has no value after a run", v.ScopeAndName())
+					t.Errorf("variable %s has no value after a run", v.Path())
 				}
 			}
 			want := map[string][]int{}
@@ -103,7 +103,7 @@ func TestLayoutMatchesVariables(t *testing.T) {
 					t.Errorf("graph created %s %v, Layout does not list it", name, shape)
 				}
 			}
-			if n := ctx.NumParameters() - 3; n != l.NumParams() { // #rngState is 3 uint64
+			if n := scope.NumParameters() - 3; n != l.NumParams() { // #rngState is 3 uint64
 				t.Errorf("context holds %d parameters, Layout.NumParams() = %d", n, l.NumParams())
 			}
 		})
@@ -194,10 +194,10 @@ func TestHookSeesDeclaredSites(t *testing.T) {
 			if c.HasImage() {
 				images = randImages(r, 1, c)
 			}
-			mustRun(t, newCtx(t), tokens, images, func(ctx *context.Context, in Inputs) []*Node {
-				out := []*Node{Classify(ctx, c, rec, in)}
+			mustRun(t, newCtx(t), tokens, images, func(scope *mlmodel.Scope, in Inputs) []*Node {
+				out := []*Node{Classify(scope, c, rec, in)}
 				if c.HasText() {
-					out = append(out, LMLogits(ctx, c, rec, in))
+					out = append(out, LMLogits(scope, c, rec, in))
 				}
 				return out
 			})

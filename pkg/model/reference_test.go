@@ -5,9 +5,9 @@ import (
 	"math/rand/v2"
 	"testing"
 
-	. "github.com/gomlx/gomlx/pkg/core/graph"
-	"github.com/gomlx/gomlx/pkg/core/tensors"
-	"github.com/gomlx/gomlx/pkg/ml/context"
+	. "github.com/gomlx/gomlx/core/graph"
+	"github.com/gomlx/gomlx/core/tensors"
+	mlmodel "github.com/gomlx/gomlx/ml/model"
 )
 
 // This file recomputes the model in plain Go float64 loops from the
@@ -22,10 +22,10 @@ type ref struct {
 	vars map[string]*tensors.Tensor
 }
 
-func newRef(c Config, ctx *context.Context) *ref {
+func newRef(c Config, sc *mlmodel.Scope) *ref {
 	r := &ref{c: c, vars: map[string]*tensors.Tensor{}}
-	for v := range ctx.IterVariables() {
-		r.vars[v.ScopeAndName()] = v.MustValue()
+	for v := range sc.IterVariables() {
+		r.vars[v.Path()] = v.MustValue()
 	}
 	return r
 }
@@ -265,7 +265,7 @@ func TestMatchesReference(t *testing.T) {
 	sinus.Positions = Sinusoidal
 	for _, c := range []Config{textCfg, imgCfg, mmCfg, sinus} {
 		t.Run(c.ModelName()+"/"+c.positions(), func(t *testing.T) {
-			ctx := newCtx(t)
+			sc := newCtx(t)
 			var tokens [][]int32
 			var images [][][][]float32
 			if c.HasText() {
@@ -276,9 +276,9 @@ func TestMatchesReference(t *testing.T) {
 			}
 			// Perturb every weight away from its init (gains 1, biases 0) so
 			// that a wrongly placed gain or bias cannot hide.
-			mustRun(t, ctx, tokens, images, clsFn(c, nil))
-			for v := range ctx.IterVariables() {
-				if v.ScopeAndName() == "/"+context.RNGStateVariableName {
+			mustRun(t, sc, tokens, images, clsFn(c, nil))
+			for v := range sc.IterVariables() {
+				if v.Path() == "/"+mlmodel.RNGStateVariableName {
 					continue
 				}
 				vals := tensors.MustCopyFlatData[float32](v.MustValue())
@@ -287,15 +287,15 @@ func TestMatchesReference(t *testing.T) {
 				}
 				v.MustSetValue(tensors.FromFlatDataAndDimensions(vals, v.Shape().Dimensions...))
 			}
-			fn := func(ctx *context.Context, in Inputs) []*Node {
-				out := []*Node{Classify(ctx, c, nil, in)}
+			fn := func(sc *mlmodel.Scope, in Inputs) []*Node {
+				out := []*Node{Classify(sc, c, nil, in)}
 				if c.HasText() {
-					out = append(out, LMLogits(ctx, c, nil, in))
+					out = append(out, LMLogits(sc, c, nil, in))
 				}
 				return out
 			}
-			out := mustRun(t, ctx, tokens, images, fn)
-			r := newRef(c, ctx)
+			out := mustRun(t, sc, tokens, images, fn)
+			r := newRef(c, sc)
 			cls := flat(out[0])
 			var lm []float32
 			if c.HasText() {

@@ -4,11 +4,11 @@ import (
 	"math/rand/v2"
 	"testing"
 
-	"github.com/gomlx/gomlx/pkg/core/dtypes"
-	. "github.com/gomlx/gomlx/pkg/core/graph"
-	"github.com/gomlx/gomlx/pkg/core/shapes"
-	"github.com/gomlx/gomlx/pkg/ml/context"
-	"github.com/gomlx/gomlx/pkg/ml/train/optimizers"
+	"github.com/gomlx/compute/dtypes"
+	"github.com/gomlx/compute/shapes"
+	. "github.com/gomlx/gomlx/core/graph"
+	mlmodel "github.com/gomlx/gomlx/ml/model"
+	"github.com/gomlx/gomlx/ml/train/optimizer"
 )
 
 // copyBatch returns n sequences [BOS a b c SEP a b c] and the loss weights:
@@ -49,11 +49,11 @@ func TestTrainsOnCopy(t *testing.T) {
 	c := Config{Vocab: 8, Width: 16, Heads: 2, Blocks: 1, MLPDim: 32, MaxLen: 8}
 	r := rand.New(rand.NewPCG(19, 20))
 	tokens, weights := copyBatch(r, 32, 3, c.Vocab)
-	ctx := newCtx(t)
-	opt := optimizers.Adam().LearningRate(0.02).Done()
-	step, err := context.NewExec(newBackend(t), ctx, func(ctx *context.Context, tok, w *Node) *Node {
-		loss := nextTokenLoss(LMLogits(ctx, c, nil, Inputs{Tokens: tok}), tok, w)
-		opt.UpdateGraph(ctx, tok.Graph(), loss)
+	scope := newCtx(t)
+	opt := optimizer.Adam().LearningRate(0.02).Done()
+	step, err := mlmodel.NewExec(newBackend(t), scope.Store(), func(scope *mlmodel.Scope, tok, w *Node) *Node {
+		loss := nextTokenLoss(LMLogits(scope, c, nil, Inputs{Tokens: tok}), tok, w)
+		opt.UpdateGraph(scope, tok.Graph(), loss)
 		return loss
 	})
 	if err != nil {
@@ -87,17 +87,17 @@ func TestTrainsOnCopy(t *testing.T) {
 func TestEveryWeightTrains(t *testing.T) {
 	c := mmCfg
 	r := rand.New(rand.NewPCG(21, 22))
-	ctx := newCtx(t)
+	scope := newCtx(t)
 	tokens := [][]int32{{1, 5, 6, 7}, {1, 8, 0, 0}}
 	weights := [][]float32{{1, 1, 1, 0}, {1, 0, 0, 0}}
 	images := randImages(r, 2, c)
 	hook := &recorder{prepend: 2}
-	opt := optimizers.Adam().LearningRate(0.01).Done()
-	step, err := context.NewExec(newBackend(t), ctx, func(ctx *context.Context, tok, w, img *Node) *Node {
+	opt := optimizer.Adam().LearningRate(0.01).Done()
+	step, err := mlmodel.NewExec(newBackend(t), scope.Store(), func(scope *mlmodel.Scope, tok, w, img *Node) *Node {
 		in := Inputs{Tokens: tok, Images: img}
-		loss := nextTokenLoss(LMLogits(ctx, c, hook, in), tok, w)
-		loss = Add(loss, ReduceAllMean(Square(Classify(ctx, c, hook, in))))
-		opt.UpdateGraph(ctx, tok.Graph(), loss)
+		loss := nextTokenLoss(LMLogits(scope, c, hook, in), tok, w)
+		loss = Add(loss, ReduceAllMean(Square(Classify(scope, c, hook, in))))
+		opt.UpdateGraph(scope, tok.Graph(), loss)
 		return loss
 	})
 	if err != nil {
@@ -109,7 +109,7 @@ func TestEveryWeightTrains(t *testing.T) {
 	}
 	before := map[string][]float32{}
 	for _, p := range c.Layout().Params {
-		v := ctx.GetVariableByScopeAndName(context.SplitScope(p.Name))
+		v := scope.Store().GetVariable(p.Name)
 		if v == nil {
 			t.Fatalf("no variable %s", p.Name)
 		}
@@ -119,7 +119,7 @@ func TestEveryWeightTrains(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, p := range c.Layout().Params {
-		after := flat(ctx.GetVariableByScopeAndName(context.SplitScope(p.Name)).MustValue())
+		after := flat(scope.Store().GetVariable(p.Name).MustValue())
 		if maxDiff(before[p.Name], after) == 0 {
 			t.Errorf("%s did not change in a training step", p.Name)
 		}
@@ -142,11 +142,11 @@ func BenchmarkTrainStep(b *testing.B) {
 		}
 		weights[i][63] = 0
 	}
-	ctx := newCtx(b)
-	opt := optimizers.Adam().LearningRate(1e-3).Done()
-	step, err := context.NewExec(newBackend(b), ctx, func(ctx *context.Context, tok, w *Node) *Node {
-		loss := nextTokenLoss(LMLogits(ctx, c, nil, Inputs{Tokens: tok}), tok, w)
-		opt.UpdateGraph(ctx, tok.Graph(), loss)
+	scope := newCtx(b)
+	opt := optimizer.Adam().LearningRate(1e-3).Done()
+	step, err := mlmodel.NewExec(newBackend(b), scope.Store(), func(scope *mlmodel.Scope, tok, w *Node) *Node {
+		loss := nextTokenLoss(LMLogits(scope, c, nil, Inputs{Tokens: tok}), tok, w)
+		opt.UpdateGraph(scope, tok.Graph(), loss)
 		return loss
 	})
 	if err != nil {

@@ -16,9 +16,9 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/gomlx/gomlx/pkg/core/dtypes"
-	"github.com/gomlx/gomlx/pkg/core/tensors"
-	"github.com/gomlx/gomlx/pkg/ml/context"
+	"github.com/gomlx/compute/dtypes"
+	"github.com/gomlx/gomlx/core/tensors"
+	mlmodel "github.com/gomlx/gomlx/ml/model"
 	"github.com/peftlab/peftlab/pkg/atomicfile"
 	"github.com/peftlab/peftlab/pkg/internal/catch"
 	"github.com/peftlab/peftlab/pkg/safetensors"
@@ -140,7 +140,7 @@ func baseSkip(res Resolution) map[string]bool {
 // SaveAdapter writes the adapter named name of m to dir (created if
 // missing): adapter_config.json with the method's configuration and the
 // base's identity (BaseHash), and adapter_model.safetensors with the
-// adapter's weights as they are in ctx. The frozen base is never written,
+// adapter's weights as they are in sc. The frozen base is never written,
 // except by full fine-tuning, whose "adapter" is the set of base weights it
 // trains: those are stored under their base names ("head/cls/weights").
 // Save LoRA unmerged: merged weights change the base's hash.
@@ -148,9 +148,9 @@ func baseSkip(res Resolution) map[string]bool {
 // Each file is replaced atomically, the weights first and the config last;
 // the config records the weights' SHA-256, so a reader never pairs a config
 // with weights from another save without noticing.
-func SaveAdapter(dir string, ctx *context.Context, m *Model, name string) error {
+func SaveAdapter(dir string, sc *mlmodel.Scope, m *Model, name string) error {
 	fail := func(err error) error { return fmt.Errorf("save adapter %q to %s: %w", name, dir, err) }
-	if m == nil || ctx == nil {
+	if m == nil || sc == nil {
 		return fail(errors.New("no model or no context given"))
 	}
 	a, ok := m.Adapter(name)
@@ -170,8 +170,8 @@ func SaveAdapter(dir string, ctx *context.Context, m *Model, name string) error 
 	file := &safetensors.File{Metadata: map[string]string{"format": "pt"}}
 	var missing []string
 	for _, w := range weights {
-		scope, vname := context.SplitScope(w.path)
-		v := ctx.GetVariableByScopeAndName(scope, vname)
+		scope, vname := mlmodel.SplitPath(w.path)
+		v := sc.Store().GetVariable(mlmodel.JoinPath(scope, vname))
 		if v == nil || !v.HasValue() {
 			missing = append(missing, w.path)
 			continue
@@ -194,7 +194,7 @@ func SaveAdapter(dir string, ctx *context.Context, m *Model, name string) error 
 			strings.Join(missing, ", ")))
 	}
 
-	hash, n, err := baseHash(ctx, baseSkip(res))
+	hash, n, err := baseHash(sc, baseSkip(res))
 	if err != nil {
 		return fail(err)
 	}
@@ -363,8 +363,8 @@ func parseConfig(data []byte) (AdapterConfig, error) {
 	}, nil
 }
 
-// LoadAdapter reads the adapter saved in dir and puts its weights into ctx
-// under "/adapters/<name>", after checking, before changing anything in ctx:
+// LoadAdapter reads the adapter saved in dir and puts its weights into sc
+// under "/adapters/<name>", after checking, before changing anything in sc:
 //
 //   - that its peft_type is a known method (its package must be imported) and
 //     its configuration fits the base described by layout;
@@ -372,7 +372,7 @@ func parseConfig(data []byte) (AdapterConfig, error) {
 //     SHA-256 recorded in the config) and holds exactly the weights the
 //     method declares for this base, with the right shapes (missing, extra
 //     and misshapen weights are all listed);
-//   - that the base weights in ctx are the ones the adapter was trained on
+//   - that the base weights in sc are the ones the adapter was trained on
 //     (BaseHash, see AdapterConfig.BaseHash).
 //
 // A full fine-tuning adapter replaces the base weights it trained.
@@ -381,9 +381,9 @@ func parseConfig(data []byte) (AdapterConfig, error) {
 // a loaded adapter should not start training by accident when stacked under a
 // new one; set Frozen to false before peft.New to continue training it.
 // Attach it with peft.New(layout, adapter, ...).
-func LoadAdapter(dir string, ctx *context.Context, layout site.Layout) (Adapter, error) {
+func LoadAdapter(dir string, sc *mlmodel.Scope, layout site.Layout) (Adapter, error) {
 	fail := func(err error) (Adapter, error) { return Adapter{}, fmt.Errorf("load adapter from %s: %w", dir, err) }
-	if ctx == nil {
+	if sc == nil {
 		return fail(errors.New("no context given"))
 	}
 	cfg, err := ReadAdapterConfig(dir)
@@ -423,7 +423,7 @@ func LoadAdapter(dir string, ctx *context.Context, layout site.Layout) (Adapter,
 		return fail(err)
 	}
 
-	hash, n, err := baseHash(ctx, baseSkip(res))
+	hash, n, err := baseHash(sc, baseSkip(res))
 	if err != nil {
 		return fail(err)
 	}
@@ -436,30 +436,28 @@ func LoadAdapter(dir string, ctx *context.Context, layout site.Layout) (Adapter,
 			return fail(fmt.Errorf("adapter %q needs base model %q, but the context holds no base weights: load the base first", a.Name, cfg.BaseModel))
 		}
 		return fail(fmt.Errorf("adapter %q was trained on base model %q with weights %s, but %s (model %q) hash to %s: load the base model the adapter was trained on%s",
-			a.Name, cfg.BaseModel, cfg.BaseHash, what, layout.Model, hash, strayNote(ctx, layout)))
+			a.Name, cfg.BaseModel, cfg.BaseHash, what, layout.Model, hash, strayNote(sc, layout)))
 	}
 
-	// Every check has passed: only now change ctx.
+	// Every check has passed: only now change sc.
 	type target struct {
-		v     *context.Variable
-		scope string
-		name  string
+		v    *mlmodel.Variable
+		path string
 	}
 	targets := make([]target, len(weights))
 	for i, w := range weights {
-		scope, name := context.SplitScope(w.path)
-		v := ctx.GetVariableByScopeAndName(scope, name)
+		v := sc.Store().GetVariable(w.path)
 		if v != nil && !v.Shape().Equal(values[i].Shape()) {
 			return fail(fmt.Errorf("the context already has %s with shape %s, the file has %s: load into a fresh context or under another name",
 				w.path, v.Shape(), values[i].Shape()))
 		}
-		targets[i] = target{v: v, scope: scope, name: name}
+		targets[i] = target{v: v, path: w.path}
 	}
 	for i, t := range targets {
 		err := catch.Error(func() error {
 			if t.v == nil {
-				ctx.InAbsPath(t.scope).Checked(false).VariableWithValue(t.name, values[i])
-				return nil
+				_, err := sc.Store().CreateVariable(t.path, values[i])
+				return err
 			}
 			return t.v.SetValue(values[i])
 		})
@@ -474,20 +472,19 @@ func LoadAdapter(dir string, ctx *context.Context, layout site.Layout) (Adapter,
 // than from the weights: variables BaseHash counts that are not weights of
 // the layout (a probe, state of an unfamiliar trainer), or layout weights the
 // context lacks.
-func strayNote(ctx *context.Context, layout site.Layout) string {
+func strayNote(sc *mlmodel.Scope, layout site.Layout) string {
 	want := map[string]bool{}
 	for _, p := range layout.Params {
 		want[p.Name] = true
 	}
 	var stray, absent []string
-	for v := range ctx.IterVariables() {
-		if path := v.ScopeAndName(); IsBaseVariable(path) && !want[path] {
+	for v := range sc.Store().IterVariables() {
+		if path := v.Path(); IsBaseVariable(path) && !want[path] {
 			stray = append(stray, path)
 		}
 	}
 	for _, p := range layout.Params {
-		scope, name := context.SplitScope(p.Name)
-		if ctx.InspectVariableIfLoaded(scope, name) == nil {
+		if sc.Store().GetVariable(p.Name) == nil {
 			absent = append(absent, p.Name)
 		}
 	}

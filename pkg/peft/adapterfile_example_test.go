@@ -5,8 +5,8 @@ import (
 	"os"
 	"strings"
 
-	. "github.com/gomlx/gomlx/pkg/core/graph"
-	"github.com/gomlx/gomlx/pkg/ml/context"
+	. "github.com/gomlx/gomlx/core/graph"
+	mlmodel "github.com/gomlx/gomlx/ml/model"
 	"github.com/peftlab/peftlab/pkg/backend"
 	"github.com/peftlab/peftlab/pkg/model"
 	"github.com/peftlab/peftlab/pkg/peft"
@@ -22,28 +22,28 @@ func ExampleSaveAdapter() {
 		fmt.Println(err)
 		return
 	}
-	newBase := func(seed int64) *context.Context {
-		ctx := context.New()
-		_ = ctx.SetRNGStateFromSeed(seed)
-		if err := model.Init(b, ctx, base); err != nil {
+	newBase := func(seed int64) *mlmodel.Scope {
+		scope := mlmodel.NewStore().RootScope()
+		_ = scope.Store().SetRNGStateFromSeed(seed)
+		if err := model.Init(b, scope, base); err != nil {
 			panic(err)
 		}
-		return ctx
+		return scope
 	}
-	ctx := newBase(1)
+	scope := newBase(1)
 	m, err := peft.New(base.Layout(), peft.Adapter{Name: "sentiment", Method: adalink.Config{Rank: 2}})
 	if err != nil {
 		fmt.Println(err)
 		return
 	}
 	// Building the adapted model once creates the adapter's weights (training does too).
-	context.MustExecOnce(b, ctx, func(ctx *context.Context, tokens *Node) *Node {
-		return model.Classify(ctx, base, m, model.Inputs{Tokens: tokens})
+	mlmodel.MustExecOnce(b, scope.Store(), func(scope *mlmodel.Scope, tokens *Node) *Node {
+		return model.Classify(scope, base, m, model.Inputs{Tokens: tokens})
 	}, [][]int32{{3, 1, 4}})
 
 	dir, _ := os.MkdirTemp("", "adapter")
 	defer os.RemoveAll(dir)
-	if err := peft.SaveAdapter(dir, ctx, m, "sentiment"); err != nil {
+	if err := peft.SaveAdapter(dir, scope, m, "sentiment"); err != nil {
 		fmt.Println(err)
 		return
 	}

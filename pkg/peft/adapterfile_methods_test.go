@@ -7,7 +7,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/gomlx/gomlx/pkg/core/tensors"
+	"github.com/gomlx/gomlx/core/tensors"
 	"github.com/peftlab/peftlab/pkg/model"
 	"github.com/peftlab/peftlab/pkg/peft"
 	"github.com/peftlab/peftlab/pkg/peft/adalink"
@@ -29,11 +29,11 @@ func TestAdapterFilesWithRealMethods(t *testing.T) {
 	b := peftest.Backend(t)
 	baseDir := t.TempDir()
 	{
-		ctx := peftest.NewCtx(t)
-		if err := model.Init(b, ctx, c); err != nil {
+		scope := peftest.NewCtx(t)
+		if err := model.Init(b, scope, c); err != nil {
 			t.Fatal(err)
 		}
-		if err := model.Save(baseDir, c, ctx); err != nil {
+		if err := model.Save(baseDir, c, scope); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -56,7 +56,7 @@ func TestAdapterFilesWithRealMethods(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			_, ctx, err := model.Load(baseDir)
+			_, scope, err := model.Load(baseDir)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -64,10 +64,10 @@ func TestAdapterFilesWithRealMethods(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			peftest.Forward(t, ctx, c, m) // creates the adapter's weights
+			peftest.Forward(t, scope, c, m) // creates the adapter's weights
 			r := rand.New(rand.NewPCG(3, 4))
-			for v := range ctx.IterVariables() {
-				if _, owned := m.Owner(v.ScopeAndName()); owned {
+			for v := range scope.IterVariables() {
+				if _, owned := m.Owner(v.Path()); owned {
 					vals := peftest.Flat(t, v.MustValue())
 					for i := range vals {
 						vals[i] += 0.3 * (r.Float32() - 0.5)
@@ -77,13 +77,13 @@ func TestAdapterFilesWithRealMethods(t *testing.T) {
 					}
 				}
 			}
-			wantCls, wantLM := peftest.Forward(t, ctx, c, m)
+			wantCls, wantLM := peftest.Forward(t, scope, c, m)
 			if d := peftest.MaxDiff(wantCls, baseCls); d < 1e-4 {
 				t.Fatalf("perturbed adapter does not change the output (max diff %g): the test would prove nothing", d)
 			}
 
 			dir := filepath.Join(t.TempDir(), tc.name)
-			if err := peft.SaveAdapter(dir, ctx, m, "task"); err != nil {
+			if err := peft.SaveAdapter(dir, scope, m, "task"); err != nil {
 				t.Fatal(err)
 			}
 			st, err := safetensors.ReadFile(filepath.Join(dir, peft.WeightsFile))
@@ -127,12 +127,12 @@ func TestAdapterFilesComposed(t *testing.T) {
 	c := peftest.Text
 	l := c.Layout()
 	b := peftest.Backend(t)
-	ctx := peftest.NewCtx(t)
-	if err := model.Init(b, ctx, c); err != nil {
+	scope := peftest.NewCtx(t)
+	if err := model.Init(b, scope, c); err != nil {
 		t.Fatal(err)
 	}
 	baseDir := t.TempDir()
-	if err := model.Save(baseDir, c, ctx); err != nil {
+	if err := model.Save(baseDir, c, scope); err != nil {
 		t.Fatal(err)
 	}
 	m, err := peft.New(l,
@@ -141,10 +141,10 @@ func TestAdapterFilesComposed(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	peftest.Forward(t, ctx, c, m)
+	peftest.Forward(t, scope, c, m)
 	r := rand.New(rand.NewPCG(5, 6))
-	for v := range ctx.IterVariables() {
-		if strings.HasPrefix(v.ScopeAndName(), peft.AdapterScope+"/") {
+	for v := range scope.IterVariables() {
+		if strings.HasPrefix(v.Path(), peft.AdapterScope+"/") {
 			vals := peftest.Flat(t, v.MustValue())
 			for i := range vals {
 				vals[i] = r.Float32() - 0.5
@@ -152,10 +152,10 @@ func TestAdapterFilesComposed(t *testing.T) {
 			_ = v.SetValue(tensors.FromFlatDataAndDimensions(vals, v.Shape().Dimensions...))
 		}
 	}
-	want, _ := peftest.Forward(t, ctx, c, m)
+	want, _ := peftest.Forward(t, scope, c, m)
 	dirs := map[string]string{"in": t.TempDir(), "qv": t.TempDir()}
 	for name, dir := range dirs {
-		if err := peft.SaveAdapter(dir, ctx, m, name); err != nil {
+		if err := peft.SaveAdapter(dir, scope, m, name); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -186,11 +186,11 @@ func TestAdapterFilesComposed(t *testing.T) {
 func TestBaseHashSurvivesTraining(t *testing.T) {
 	c := model.Config{Name: "tiny", Vocab: 8, Width: 8, Heads: 2, Blocks: 1, MLPDim: 16, MaxLen: 4, Classes: 2}
 	b := peftest.Backend(t)
-	ctx := peftest.NewCtx(t)
-	if err := model.Init(b, ctx, c); err != nil {
+	scope := peftest.NewCtx(t)
+	if err := model.Init(b, scope, c); err != nil {
 		t.Fatal(err)
 	}
-	before, err := peft.BaseHash(ctx)
+	before, err := peft.BaseHash(scope)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -206,7 +206,7 @@ func TestBaseHashSurvivesTraining(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	tr, err := trainer.New(b, ctx, c, m, trainer.Config{Steps: 5, BatchSize: 2, LR: 0.05, Seed: 1})
+	tr, err := trainer.New(b, scope, c, m, trainer.Config{Steps: 5, BatchSize: 2, LR: 0.05, Seed: 1})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -214,16 +214,16 @@ func TestBaseHashSurvivesTraining(t *testing.T) {
 		t.Fatal(err)
 	}
 	var state []string
-	for v := range ctx.IterVariables() {
-		if !peft.IsBaseVariable(v.ScopeAndName()) && !strings.HasPrefix(v.ScopeAndName(), peft.AdapterScope+"/") {
-			state = append(state, v.ScopeAndName())
+	for v := range scope.IterVariables() {
+		if !peft.IsBaseVariable(v.Path()) && !strings.HasPrefix(v.Path(), peft.AdapterScope+"/") {
+			state = append(state, v.Path())
 		}
 	}
 	t.Logf("training state, not hashed: %v", state)
 	if len(state) == 0 {
 		t.Error("training created no optimizer state: this test checks nothing")
 	}
-	after, err := peft.BaseHash(ctx)
+	after, err := peft.BaseHash(scope)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -11,9 +11,9 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/gomlx/gomlx/pkg/core/graph"
-	"github.com/gomlx/gomlx/pkg/core/tensors"
-	"github.com/gomlx/gomlx/pkg/ml/context"
+	"github.com/gomlx/gomlx/core/graph"
+	"github.com/gomlx/gomlx/core/tensors"
+	mlmodel "github.com/gomlx/gomlx/ml/model"
 	"github.com/peftlab/peftlab/pkg/safetensors"
 	"github.com/peftlab/peftlab/pkg/site"
 )
@@ -60,15 +60,15 @@ func (c lowRank) Resolve(l site.Layout) (Resolution, error) {
 	return r, nil
 }
 
-func (c lowRank) Input(_ *context.Context, _ site.Site, x, mask *graph.Node) (*graph.Node, *graph.Node) {
+func (c lowRank) Input(_ *mlmodel.Scope, _ site.Site, x, mask *graph.Node) (*graph.Node, *graph.Node) {
 	return x, mask
 }
 
-func (c lowRank) Linear(_ *context.Context, _ site.Site, _, y *graph.Node) *graph.Node { return y }
+func (c lowRank) Linear(_ *mlmodel.Scope, _ site.Site, _, y *graph.Node) *graph.Node { return y }
 
 // attachAndFill attaches method as adapter name and creates its weights in
-// ctx (as a graph build would), filled from seed.
-func attachAndFill(t testing.TB, ctx *context.Context, method Method, name string, seed float32) *Model {
+// sc (as a graph build would), filled from seed.
+func attachAndFill(t testing.TB, sc *mlmodel.Scope, method Method, name string, seed float32) *Model {
 	t.Helper()
 	m, err := New(fileTestLayout(), Adapter{Name: name, Method: method})
 	if err != nil {
@@ -76,17 +76,17 @@ func attachAndFill(t testing.TB, ctx *context.Context, method Method, name strin
 	}
 	res, _ := m.Resolution(name)
 	for i, p := range res.New {
-		setVar(t, ctx, AdapterScope+"/"+name+"/"+p.Name, p.Shape, ramp(p.Size(), seed+float32(i)))
+		setVar(t, sc, AdapterScope+"/"+name+"/"+p.Name, p.Shape, ramp(p.Size(), seed+float32(i)))
 	}
 	return m
 }
 
-// values returns every variable of ctx under prefix, as flat float32 data.
-func values(ctx *context.Context, prefix string) map[string][]float32 {
+// values returns every variable of sc under prefix, as flat float32 data.
+func values(sc *mlmodel.Scope, prefix string) map[string][]float32 {
 	out := map[string][]float32{}
-	for v := range ctx.IterVariables() {
-		if strings.HasPrefix(v.ScopeAndName(), prefix) {
-			out[v.ScopeAndName()] = tensors.MustCopyFlatData[float32](v.MustValue())
+	for v := range sc.IterVariables() {
+		if strings.HasPrefix(v.Path(), prefix) {
+			out[v.Path()] = tensors.MustCopyFlatData[float32](v.MustValue())
 		}
 	}
 	return out
@@ -107,10 +107,10 @@ func sameValues(a, b map[string][]float32) bool {
 func TestSaveLoadRoundTrip(t *testing.T) {
 	l := fileTestLayout()
 	dir := filepath.Join(t.TempDir(), "task")
-	ctx := newBase(t, l, 1, false)
+	sc := newBase(t, l, 1, false)
 	method := lowRank{Rank: 2, Targets: "block/*/attn/{q,v}"}
-	m := attachAndFill(t, ctx, method, "task", 5)
-	if err := SaveAdapter(dir, ctx, m, "task"); err != nil {
+	m := attachAndFill(t, sc, method, "task", 5)
+	if err := SaveAdapter(dir, sc, m, "task"); err != nil {
 		t.Fatal(err)
 	}
 
@@ -125,7 +125,7 @@ func TestSaveLoadRoundTrip(t *testing.T) {
 	}
 	want := map[string]any{
 		"peft_type": lowRankType, "r": 2.0, "target_modules": "block/*/attn/{q,v}",
-		"base_model_name_or_path": "tiny-files", "base_model_hash": mustHash(t, ctx),
+		"base_model_name_or_path": "tiny-files", "base_model_hash": mustHash(t, sc),
 		"adapter_name": "task", "format_version": 1.0,
 	}
 	for k, v := range want {
@@ -159,10 +159,10 @@ func TestSaveLoadRoundTrip(t *testing.T) {
 	if a.Name != "task" || a.Method != method || !a.Frozen {
 		t.Errorf("loaded %+v, want the task adapter, method %+v by value, frozen", a, method)
 	}
-	if !sameValues(values(ctx, "/adapters/"), values(ctx2, "/adapters/")) {
+	if !sameValues(values(sc, "/adapters/"), values(ctx2, "/adapters/")) {
 		t.Error("loaded adapter weights differ from the saved ones")
 	}
-	if !sameValues(values(ctx, "/block"), values(ctx2, "/block")) {
+	if !sameValues(values(sc, "/block"), values(ctx2, "/block")) {
 		t.Error("loading changed the base")
 	}
 	if _, err := New(l, a); err != nil {
@@ -170,8 +170,8 @@ func TestSaveLoadRoundTrip(t *testing.T) {
 	}
 
 	// Saving again overwrites in place and leaves no temporary files.
-	m2 := attachAndFill(t, ctx, method, "task", 9)
-	if err := SaveAdapter(dir, ctx, m2, "task"); err != nil {
+	m2 := attachAndFill(t, sc, method, "task", 9)
+	if err := SaveAdapter(dir, sc, m2, "task"); err != nil {
 		t.Fatal(err)
 	}
 	entries, _ := os.ReadDir(dir)
@@ -182,7 +182,7 @@ func TestSaveLoadRoundTrip(t *testing.T) {
 	if _, err := LoadAdapter(dir, ctx2, l); err != nil {
 		t.Fatal(err)
 	}
-	if !sameValues(values(ctx, "/adapters/"), values(ctx2, "/adapters/")) {
+	if !sameValues(values(sc, "/adapters/"), values(ctx2, "/adapters/")) {
 		t.Error("reloading did not replace the adapter weights")
 	}
 }
@@ -194,12 +194,12 @@ func TestSaveLoadFullFineTune(t *testing.T) {
 	l := fileTestLayout()
 	dir := t.TempDir()
 	original := mustHash(t, newBase(t, l, 1, false))
-	ctx := newBase(t, l, 1, false)
-	m := attachAndFill(t, ctx, lowRank{Rank: 1, TrainBase: "head/**"}, "head", 0)
+	sc := newBase(t, l, 1, false)
+	m := attachAndFill(t, sc, lowRank{Rank: 1, TrainBase: "head/**"}, "head", 0)
 	// "Train" the head.
-	setVar(t, ctx, "/head/cls/weights", []int{4, 3}, ramp(12, 42))
-	setVar(t, ctx, "/head/cls/biases", []int{3}, ramp(3, 43))
-	if err := SaveAdapter(dir, ctx, m, "head"); err != nil {
+	setVar(t, sc, "/head/cls/weights", []int{4, 3}, ramp(12, 42))
+	setVar(t, sc, "/head/cls/biases", []int{3}, ramp(3, 43))
+	if err := SaveAdapter(dir, sc, m, "head"); err != nil {
 		t.Fatal(err)
 	}
 	st, err := safetensors.ReadFile(filepath.Join(dir, WeightsFile))
@@ -215,8 +215,8 @@ func TestSaveLoadFullFineTune(t *testing.T) {
 	if _, err := LoadAdapter(dir, ctx2, l); err != nil {
 		t.Fatal(err)
 	}
-	if got := mustHash(t, ctx2); got != mustHash(t, ctx) {
-		t.Errorf("after loading, the base hashes to %s, want the fine-tuned %s", got, mustHash(t, ctx))
+	if got := mustHash(t, ctx2); got != mustHash(t, sc) {
+		t.Errorf("after loading, the base hashes to %s, want the fine-tuned %s", got, mustHash(t, sc))
 	}
 	if got := mustHash(t, ctx2); got == original {
 		t.Error("loading a full fine-tune did not change the base")
@@ -231,15 +231,15 @@ func TestSaveLoadFullFineTune(t *testing.T) {
 
 // saved writes a valid adapter and returns its directory and the context
 // it came from.
-func saved(t testing.TB) (string, *context.Context) {
+func saved(t testing.TB) (string, *mlmodel.Scope) {
 	t.Helper()
 	dir := t.TempDir()
-	ctx := newBase(t, fileTestLayout(), 1, false)
-	m := attachAndFill(t, ctx, lowRank{Rank: 2, Targets: "block/*/attn/{q,v}"}, "task", 5)
-	if err := SaveAdapter(dir, ctx, m, "task"); err != nil {
+	sc := newBase(t, fileTestLayout(), 1, false)
+	m := attachAndFill(t, sc, lowRank{Rank: 2, Targets: "block/*/attn/{q,v}"}, "task", 5)
+	if err := SaveAdapter(dir, sc, m, "task"); err != nil {
 		t.Fatal(err)
 	}
-	return dir, ctx
+	return dir, sc
 }
 
 // editConfig rewrites one field of a saved adapter_config.json (nil deletes it).
@@ -268,7 +268,7 @@ func TestLoadAdapterErrors(t *testing.T) {
 	cases := []struct {
 		name   string
 		damage func(t *testing.T, dir string)
-		base   func(t *testing.T) *context.Context // nil: the right base
+		base   func(t *testing.T) *mlmodel.Scope // nil: the right base
 		want   []string
 	}{
 		{"unknown method", func(t *testing.T, dir string) { editConfig(t, dir, "peft_type", "NOPE") }, nil,
@@ -290,9 +290,9 @@ func TestLoadAdapterErrors(t *testing.T) {
 			[]string{"missing: head/cls/A [4 2], head/cls/B [2 3]"}},
 		{"extra weights", func(t *testing.T, dir string) { editConfig(t, dir, "target_modules", "block/0/attn/q") }, nil,
 			[]string{"not expected by the method: block/0/attn/v/A, block/0/attn/v/B"}},
-		{"different base", nil, func(t *testing.T) *context.Context { return newBase(t, l, 2, false) },
+		{"different base", nil, func(t *testing.T) *mlmodel.Scope { return newBase(t, l, 2, false) },
 			[]string{`trained on base model "tiny-files"`, "sha256:", "load the base model the adapter was trained on"}},
-		{"no base", nil, func(t *testing.T) *context.Context { return context.New() },
+		{"no base", nil, func(t *testing.T) *mlmodel.Scope { return mlmodel.NewStore().RootScope() },
 			[]string{"holds no base weights"}},
 		{"no config", func(t *testing.T, dir string) { _ = os.Remove(filepath.Join(dir, ConfigFile)) }, nil,
 			[]string{"not an adapter directory"}},
@@ -319,12 +319,12 @@ func TestLoadAdapterErrors(t *testing.T) {
 			if c.damage != nil {
 				c.damage(t, dir)
 			}
-			ctx := newBase(t, l, 1, false)
+			sc := newBase(t, l, 1, false)
 			if c.base != nil {
-				ctx = c.base(t)
+				sc = c.base(t)
 			}
-			before := values(ctx, "/")
-			_, err := LoadAdapter(dir, ctx, l)
+			before := values(sc, "/")
+			_, err := LoadAdapter(dir, sc, l)
 			if err == nil {
 				t.Fatalf("LoadAdapter succeeded, want an error containing %q", c.want)
 			}
@@ -334,7 +334,7 @@ func TestLoadAdapterErrors(t *testing.T) {
 					t.Errorf("err = %q\nwant it to contain %q", err, w)
 				}
 			}
-			if !sameValues(before, values(ctx, "/")) {
+			if !sameValues(before, values(sc, "/")) {
 				t.Error("a failed load changed the context")
 			}
 		})
@@ -346,9 +346,9 @@ func TestLoadAdapterErrors(t *testing.T) {
 func TestLoadExplainsStrayVariables(t *testing.T) {
 	dir, _ := saved(t)
 	l := fileTestLayout()
-	ctx := newBase(t, l, 1, false)
-	setVar(t, ctx, "/probe/w", []int{1}, []float32{0})
-	_, err := LoadAdapter(dir, ctx, l)
+	sc := newBase(t, l, 1, false)
+	setVar(t, sc, "/probe/w", []int{1}, []float32{0})
+	_, err := LoadAdapter(dir, sc, l)
 	if err == nil || !strings.Contains(err.Error(), "also holds /probe/w, which tiny-files does not list") {
 		t.Errorf("err = %v", err)
 	}
@@ -357,31 +357,31 @@ func TestLoadExplainsStrayVariables(t *testing.T) {
 func TestLoadRefusesShapeClash(t *testing.T) {
 	dir, _ := saved(t)
 	l := fileTestLayout()
-	ctx := newBase(t, l, 1, false)
-	setVar(t, ctx, "/adapters/task/block/0/attn/q/A", []int{2, 2}, make([]float32, 4))
-	if _, err := LoadAdapter(dir, ctx, l); err == nil || !strings.Contains(err.Error(), "already has /adapters/task/block/0/attn/q/A") {
+	sc := newBase(t, l, 1, false)
+	setVar(t, sc, "/adapters/task/block/0/attn/q/A", []int{2, 2}, make([]float32, 4))
+	if _, err := LoadAdapter(dir, sc, l); err == nil || !strings.Contains(err.Error(), "already has /adapters/task/block/0/attn/q/A") {
 		t.Errorf("err = %v", err)
 	}
 }
 
 func TestSaveAdapterErrors(t *testing.T) {
 	l := fileTestLayout()
-	ctx := newBase(t, l, 1, false)
-	m := attachAndFill(t, ctx, lowRank{Rank: 2, Targets: "block/0/attn/q"}, "task", 5)
+	sc := newBase(t, l, 1, false)
+	m := attachAndFill(t, sc, lowRank{Rank: 2, Targets: "block/0/attn/q"}, "task", 5)
 	dir := t.TempDir()
-	if err := SaveAdapter(dir, ctx, m, "other"); err == nil || !strings.Contains(err.Error(), "attached: task") {
+	if err := SaveAdapter(dir, sc, m, "other"); err == nil || !strings.Contains(err.Error(), "attached: task") {
 		t.Errorf("unknown adapter: err = %v", err)
 	}
 
 	// Weights the graph has not created yet.
 	m2, _ := New(l, Adapter{Name: "fresh", Method: lowRank{Rank: 1, Targets: "head/cls"}})
-	if err := SaveAdapter(dir, ctx, m2, "fresh"); err == nil || !strings.Contains(err.Error(), "/adapters/fresh/head/cls/A") ||
+	if err := SaveAdapter(dir, sc, m2, "fresh"); err == nil || !strings.Contains(err.Error(), "/adapters/fresh/head/cls/A") ||
 		!strings.Contains(err.Error(), "build it once before saving") {
 		t.Errorf("missing weights: err = %v", err)
 	}
 	// A weight whose shape is not the declared one.
-	setVar(t, ctx, "/adapters/task/block/0/attn/q/B", []int{1, 4}, make([]float32, 4))
-	if err := SaveAdapter(dir, ctx, m, "task"); err == nil || !strings.Contains(err.Error(), "declares Float32[2 4]") {
+	setVar(t, sc, "/adapters/task/block/0/attn/q/B", []int{1, 4}, make([]float32, 4))
+	if err := SaveAdapter(dir, sc, m, "task"); err == nil || !strings.Contains(err.Error(), "declares Float32[2 4]") {
 		t.Errorf("misshapen weight: err = %v", err)
 	}
 	// A failed save writes nothing.
@@ -391,7 +391,7 @@ func TestSaveAdapterErrors(t *testing.T) {
 	// A failed save leaves a previous good one intact.
 	good, _ := saved(t)
 	before, _ := os.ReadFile(filepath.Join(good, WeightsFile))
-	if err := SaveAdapter(good, ctx, m, "task"); err == nil {
+	if err := SaveAdapter(good, sc, m, "task"); err == nil {
 		t.Fatal("save of a misshapen weight succeeded")
 	}
 	after, _ := os.ReadFile(filepath.Join(good, WeightsFile))
@@ -408,9 +408,9 @@ type reserved struct {
 
 func TestSaveRefusesReservedField(t *testing.T) {
 	l := fileTestLayout()
-	ctx := newBase(t, l, 1, false)
-	m := attachAndFill(t, ctx, reserved{lowRank: lowRank{Rank: 1, Targets: "head/cls"}}, "r", 0)
-	if err := SaveAdapter(t.TempDir(), ctx, m, "r"); err == nil || !strings.Contains(err.Error(), `field "adapter_name"`) {
+	sc := newBase(t, l, 1, false)
+	m := attachAndFill(t, sc, reserved{lowRank: lowRank{Rank: 1, Targets: "head/cls"}}, "r", 0)
+	if err := SaveAdapter(t.TempDir(), sc, m, "r"); err == nil || !strings.Contains(err.Error(), `field "adapter_name"`) {
 		t.Errorf("err = %v", err)
 	}
 }
@@ -451,11 +451,11 @@ func FuzzLoadAdapter(f *testing.F) {
 		dir := t.TempDir()
 		_ = os.WriteFile(filepath.Join(dir, ConfigFile), cfg, 0o644)
 		_ = os.WriteFile(filepath.Join(dir, WeightsFile), weights, 0o644)
-		ctx := newBase(t, l, 1, false)
-		before := values(ctx, "/")
-		a, err := LoadAdapter(dir, ctx, l)
+		sc := newBase(t, l, 1, false)
+		before := values(sc, "/")
+		a, err := LoadAdapter(dir, sc, l)
 		if err != nil {
-			if !sameValues(before, values(ctx, "/")) {
+			if !sameValues(before, values(sc, "/")) {
 				t.Fatalf("failed load (%v) changed the context", err)
 			}
 			return
@@ -465,8 +465,8 @@ func FuzzLoadAdapter(f *testing.F) {
 			t.Fatalf("accepted adapter does not resolve: %v", err)
 		}
 		for _, p := range res.New {
-			scope, name := context.SplitScope(a.Scope() + "/" + p.Name)
-			v := ctx.GetVariableByScopeAndName(scope, name)
+			scope, name := mlmodel.SplitPath(a.Scope() + "/" + p.Name)
+			v := sc.Store().GetVariable(mlmodel.JoinPath(scope, name))
 			if v == nil || !slices.Equal(v.Shape().Dimensions, p.Shape) {
 				t.Fatalf("accepted adapter lacks %s %v", p.Name, p.Shape)
 			}

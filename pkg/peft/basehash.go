@@ -9,8 +9,8 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/gomlx/gomlx/pkg/core/tensors"
-	"github.com/gomlx/gomlx/pkg/ml/context"
+	"github.com/gomlx/gomlx/core/tensors"
+	mlmodel "github.com/gomlx/gomlx/ml/model"
 	"github.com/peftlab/peftlab/pkg/safetensors"
 )
 
@@ -28,7 +28,7 @@ var trainingScopes = []string{"optimizers", "AdamOptimizer", "metrics", "acc_gra
 // counter ("global_step", anywhere) and not a GoMLX-internal variable (a
 // name starting with "#", like the random-number state "/#rngState").
 func IsBaseVariable(scopeAndName string) bool {
-	scope, name := context.SplitScope(scopeAndName)
+	scope, name := mlmodel.SplitPath(scopeAndName)
 	if name == "global_step" || strings.HasPrefix(name, "#") {
 		return false
 	}
@@ -37,18 +37,18 @@ func IsBaseVariable(scopeAndName string) bool {
 }
 
 // BaseHash identifies a base model by its weights: "sha256:" and the hex
-// SHA-256 over every base variable of ctx (see IsBaseVariable), in name order,
+// SHA-256 over every base variable of sc (see IsBaseVariable), in name order,
 // each contributing its name, dtype, shape and little-endian bytes. It is the
 // same across runs and machines for the same weights, and changes if any bit,
 // name or shape changes. Adapter files record it so an adapter is never
 // silently loaded onto a different base.
 //
-// Variables a checkpoint loader holds but ctx has not materialized yet are
+// Variables a checkpoint loader holds but sc has not materialized yet are
 // included, so the hash does not depend on which variables a graph has used.
 // It fails when a base variable has no value yet (initialize or load the base
-// first) or when ctx holds no base weights at all.
-func BaseHash(ctx *context.Context) (string, error) {
-	h, n, err := baseHash(ctx, nil)
+// first) or when sc holds no base weights at all.
+func BaseHash(sc *mlmodel.Scope) (string, error) {
+	h, n, err := baseHash(sc, nil)
 	if err != nil {
 		return "", err
 	}
@@ -58,11 +58,15 @@ func BaseHash(ctx *context.Context) (string, error) {
 	return h, nil
 }
 
+// checkpointVarPrefix starts the keys of variables in a GoMLX checkpoint
+// handler's LoadedVariables (unexported upstream as variableParameterPrefix).
+const checkpointVarPrefix = "var:"
+
 // baseHash hashes the base variables not in skip and says how many it hashed.
-func baseHash(ctx *context.Context, skip map[string]bool) (string, int, error) {
+func baseHash(sc *mlmodel.Scope, skip map[string]bool) (string, int, error) {
 	values := map[string]*tensors.Tensor{}
-	for v := range ctx.IterVariables() {
-		path := v.ScopeAndName()
+	for v := range sc.Store().IterVariables() {
+		path := v.Path()
 		if !IsBaseVariable(path) || skip[path] {
 			continue
 		}
@@ -76,16 +80,17 @@ func baseHash(ctx *context.Context, skip map[string]bool) (string, int, error) {
 		values[path] = t
 	}
 	// A checkpoint handler loads lazily: include what it holds but has not
-	// handed to ctx yet.
-	if pending, ok := ctx.Loader().(interface {
+	// handed to sc yet.
+	if pending, ok := sc.Store().Loader().(interface {
 		LoadedVariables() map[string]*tensors.Tensor
 	}); ok {
-		for param, t := range pending.LoadedVariables() {
-			scope, name := context.VariableScopeAndNameFromParameterName(param)
-			if scope == "" {
-				continue // not a variable's parameter name
+		for key, t := range pending.LoadedVariables() {
+			// GoMLX's checkpoint handler keys variables "var:" + full path
+			// (and keeps hyperparameters under other keys).
+			path, ok := strings.CutPrefix(key, checkpointVarPrefix)
+			if !ok {
+				continue
 			}
-			path := context.JoinScope(scope, name)
 			if _, have := values[path]; !have && IsBaseVariable(path) && !skip[path] {
 				values[path] = t
 			}

@@ -5,9 +5,9 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/gomlx/gomlx/pkg/core/tensors"
-	"github.com/gomlx/gomlx/pkg/ml/context"
-	"github.com/gomlx/gomlx/pkg/ml/context/checkpoints"
+	"github.com/gomlx/gomlx/core/tensors"
+	mlmodel "github.com/gomlx/gomlx/ml/model"
+	"github.com/gomlx/gomlx/ml/model/checkpoint"
 	"github.com/peftlab/peftlab/pkg/site"
 )
 
@@ -36,17 +36,17 @@ func fileTestLayout() site.Layout {
 }
 
 // setVar creates or overwrites the float32 variable at path with values.
-func setVar(t testing.TB, ctx *context.Context, path string, shape []int, values []float32) {
+func setVar(t testing.TB, sc *mlmodel.Scope, path string, shape []int, values []float32) {
 	t.Helper()
-	scope, name := context.SplitScope(path)
+	scope, name := mlmodel.SplitPath(path)
 	value := tensors.FromFlatDataAndDimensions(values, shape...)
-	if v := ctx.GetVariableByScopeAndName(scope, name); v != nil {
+	if v := sc.Store().GetVariable(mlmodel.JoinPath(scope, name)); v != nil {
 		if err := v.SetValue(value); err != nil {
 			t.Fatal(err)
 		}
 		return
 	}
-	ctx.InAbsPath(scope).Checked(false).VariableWithValue(name, value)
+	sc.Store().Scope(scope).VariableWithValue(name, value)
 }
 
 // ramp returns n distinct values depending on seed.
@@ -60,21 +60,21 @@ func ramp(n int, seed float32) []float32 {
 
 // newBase returns a context holding every base weight of l, filled from seed,
 // creating the variables in layout order or in reverse.
-func newBase(t testing.TB, l site.Layout, seed float32, reverse bool) *context.Context {
-	ctx := context.New()
+func newBase(t testing.TB, l site.Layout, seed float32, reverse bool) *mlmodel.Scope {
+	sc := mlmodel.NewStore().RootScope()
 	for i := range l.Params {
 		if reverse {
 			i = len(l.Params) - 1 - i
 		}
 		p := l.Params[i]
-		setVar(t, ctx, p.Name, p.Shape, ramp(p.Size(), seed+float32(i)))
+		setVar(t, sc, p.Name, p.Shape, ramp(p.Size(), seed+float32(i)))
 	}
-	return ctx
+	return sc
 }
 
-func mustHash(t *testing.T, ctx *context.Context) string {
+func mustHash(t *testing.T, sc *mlmodel.Scope) string {
 	t.Helper()
-	h, err := BaseHash(ctx)
+	h, err := BaseHash(sc)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -92,53 +92,53 @@ func TestBaseHash(t *testing.T) {
 	}
 
 	// Training state, adapters and GoMLX internals do not count.
-	ctx := newBase(t, l, 1, false)
+	sc := newBase(t, l, 1, false)
 	for _, path := range []string{
 		"/adapters/task/block/0/attn/q/lora_A", "/AdamOptimizer/block/0/attn/q/weights_1st_moment",
 		"/AdamOptimizer/global_step", "/optimizers/learning_rate", "/global_step", "/#rngState",
 		"/metrics/loss/total", "/acc_grads/head/cls/weights", "/trainer/train_last_step",
 	} {
-		setVar(t, ctx, path, []int{2}, []float32{1, 2})
+		setVar(t, sc, path, []int{2}, []float32{1, 2})
 	}
-	if got := mustHash(t, ctx); got != ref {
+	if got := mustHash(t, sc); got != ref {
 		t.Errorf("non-base variables changed the hash")
 	}
 
 	// One flipped bit, a renamed weight, a reshaped weight, an extra weight: all change it.
-	changes := map[string]func(ctx *context.Context){
-		"one bit": func(ctx *context.Context) {
-			v := ctx.GetVariableByScopeAndName("/block/0/ln1", "gain")
+	changes := map[string]func(sc *mlmodel.Scope){
+		"one bit": func(sc *mlmodel.Scope) {
+			v := sc.Store().GetVariable(mlmodel.JoinPath("/block/0/ln1", "gain"))
 			vals := tensors.MustCopyFlatData[float32](v.MustValue())
 			vals[2] = math.Float32frombits(math.Float32bits(vals[2]) ^ 1)
-			setVar(t, ctx, "/block/0/ln1/gain", []int{4}, vals)
+			setVar(t, sc, "/block/0/ln1/gain", []int{4}, vals)
 		},
-		"reshape": func(ctx *context.Context) {
-			v := ctx.GetVariableByScopeAndName("/block/0/attn/q", "weights")
+		"reshape": func(sc *mlmodel.Scope) {
+			v := sc.Store().GetVariable(mlmodel.JoinPath("/block/0/attn/q", "weights"))
 			vals := tensors.MustCopyFlatData[float32](v.MustValue())
 			_ = v.SetValue(tensors.FromFlatDataAndDimensions(vals, 2, 8))
 		},
-		"rename": func(ctx *context.Context) {
-			v := ctx.GetVariableByScopeAndName("/head/cls", "biases")
+		"rename": func(sc *mlmodel.Scope) {
+			v := sc.Store().GetVariable(mlmodel.JoinPath("/head/cls", "biases"))
 			vals := tensors.MustCopyFlatData[float32](v.MustValue())
-			_ = ctx.DeleteVariable("/head/cls", "biases")
-			setVar(t, ctx, "/head/cls/bias", []int{3}, vals)
+			_ = sc.Store().DeleteVariable(mlmodel.JoinPath("/head/cls", "biases"))
+			setVar(t, sc, "/head/cls/bias", []int{3}, vals)
 		},
-		"extra": func(ctx *context.Context) { setVar(t, ctx, "/probe/w", []int{1}, []float32{0}) },
+		"extra": func(sc *mlmodel.Scope) { setVar(t, sc, "/probe/w", []int{1}, []float32{0}) },
 	}
 	for what, change := range changes {
-		ctx := newBase(t, l, 1, false)
-		change(ctx)
-		if got := mustHash(t, ctx); got == ref {
+		sc := newBase(t, l, 1, false)
+		change(sc)
+		if got := mustHash(t, sc); got == ref {
 			t.Errorf("%s: hash unchanged", what)
 		}
 	}
 
-	if _, err := BaseHash(context.New()); err == nil || !strings.Contains(err.Error(), "no base-model weights") {
+	if _, err := BaseHash(mlmodel.NewStore().RootScope()); err == nil || !strings.Contains(err.Error(), "no base-model weights") {
 		t.Errorf("empty context: err = %v", err)
 	}
-	ctx = newBase(t, l, 1, false)
-	ctx.InAbsPath("/late").Checked(false).VariableWithShape("w", tensors.FromValue([]float32{1}).Shape())
-	if _, err := BaseHash(ctx); err == nil || !strings.Contains(err.Error(), "/late/w has no value") {
+	sc = newBase(t, l, 1, false)
+	sc.Store().Scope("/late").VariableWithShape("w", tensors.FromValue([]float32{1}).Shape())
+	if _, err := BaseHash(sc); err == nil || !strings.Contains(err.Error(), "/late/w has no value") {
 		t.Errorf("uninitialized weight: err = %v", err)
 	}
 }
@@ -148,10 +148,10 @@ func TestBaseHash(t *testing.T) {
 func TestBaseHashLazyCheckpoint(t *testing.T) {
 	l := fileTestLayout()
 	dir := t.TempDir()
-	ctx := newBase(t, l, 3, false)
-	ctx.Checked(false).VariableWithValue("global_step", int64(7)) // saved with the checkpoint, not hashed
-	ref := mustHash(t, ctx)
-	h, err := checkpoints.Build(ctx).Dir(dir).Done()
+	sc := newBase(t, l, 3, false)
+	sc.VariableWithValue("global_step", int64(7)) // saved with the checkpoint, not hashed
+	ref := mustHash(t, sc)
+	h, err := checkpoint.Build(sc.Store()).Dir(dir).Done()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -159,8 +159,8 @@ func TestBaseHashLazyCheckpoint(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	lazy := context.New()
-	if _, err := checkpoints.Build(lazy).Dir(dir).Done(); err != nil {
+	lazy := mlmodel.NewStore().RootScope()
+	if _, err := checkpoint.Build(lazy.Store()).Dir(dir).Done(); err != nil {
 		t.Fatal(err)
 	}
 	if n := lazy.NumVariables(); n != 0 {
@@ -169,7 +169,7 @@ func TestBaseHashLazyCheckpoint(t *testing.T) {
 	if got := mustHash(t, lazy); got != ref {
 		t.Errorf("lazily loaded base hashes to %s, want %s", got, ref)
 	}
-	_ = lazy.GetVariableByScopeAndName("/head/cls", "weights") // materialize one
+	_ = lazy.Store().GetVariable(mlmodel.JoinPath("/head/cls", "weights")) // materialize one
 	if got := mustHash(t, lazy); got != ref {
 		t.Errorf("partly materialized base hashes to %s, want %s", got, ref)
 	}

@@ -26,8 +26,8 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/gomlx/gomlx/pkg/core/graph"
-	"github.com/gomlx/gomlx/pkg/ml/context"
+	"github.com/gomlx/gomlx/core/graph"
+	mlmodel "github.com/gomlx/gomlx/ml/model"
 	"github.com/peftlab/peftlab/pkg/site"
 )
 
@@ -43,8 +43,8 @@ type Method interface {
 	Resolve(l site.Layout) (Resolution, error)
 
 	// The Hook methods are only called at sites listed in Resolution.Sites,
-	// with ctx at the adapter's scope ("/adapters/<name>"): a method creates
-	// its variables below it, typically in s.InScope(ctx).
+	// with sc at the adapter's scope ("/adapters/<name>"): a method creates
+	// its variables below it, typically in s.InScope(sc).
 	site.Hook
 }
 
@@ -172,13 +172,13 @@ func (m *Model) Resolution(name string) (Resolution, bool) {
 }
 
 // Input implements site.Hook: every adapter at s runs in attachment order.
-func (m *Model) Input(ctx *context.Context, s site.Site, x, mask *graph.Node) (*graph.Node, *graph.Node) {
+func (m *Model) Input(sc *mlmodel.Scope, s site.Site, x, mask *graph.Node) (*graph.Node, *graph.Node) {
 	if m == nil {
 		return x, mask
 	}
 	for _, a := range m.adapters {
 		if a.sites[s.Name] {
-			x, mask = a.Method.Input(ctx.InAbsPath(a.Scope()), s, x, mask)
+			x, mask = a.Method.Input(sc.Store().Scope(a.Scope()), s, x, mask)
 		}
 	}
 	return x, mask
@@ -186,13 +186,13 @@ func (m *Model) Input(ctx *context.Context, s site.Site, x, mask *graph.Node) (*
 
 // Linear implements site.Hook: every adapter at s runs in attachment order,
 // each seeing the output of the previous one as the base output.
-func (m *Model) Linear(ctx *context.Context, s site.Site, x, y *graph.Node) *graph.Node {
+func (m *Model) Linear(sc *mlmodel.Scope, s site.Site, x, y *graph.Node) *graph.Node {
 	if m == nil {
 		return y
 	}
 	for _, a := range m.adapters {
 		if a.sites[s.Name] {
-			y = a.Method.Linear(ctx.InAbsPath(a.Scope()), s, x, y)
+			y = a.Method.Linear(sc.Store().Scope(a.Scope()), s, x, y)
 		}
 	}
 	return y
@@ -216,13 +216,13 @@ func (m *Model) Owner(varPath string) (Adapter, bool) {
 	return Adapter{}, false
 }
 
-// ApplyTrainable marks every variable in ctx trainable exactly when an
+// ApplyTrainable marks every variable in sc trainable exactly when an
 // attached, non-frozen adapter owns it. GoMLX does not save trainability and
 // some layers reset it on each build, so call this after the model function
 // has built its graph, on every build (the training package does).
-func (m *Model) ApplyTrainable(ctx *context.Context) {
-	for v := range ctx.IterVariables() {
-		_, owned := m.Owner(v.ScopeAndName())
+func (m *Model) ApplyTrainable(sc *mlmodel.Scope) {
+	for v := range sc.IterVariables() {
+		_, owned := m.Owner(v.Path())
 		if v.Trainable != owned {
 			v.SetTrainable(owned)
 		}

@@ -4,8 +4,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/gomlx/gomlx/pkg/core/graph"
-	"github.com/gomlx/gomlx/pkg/ml/context"
+	"github.com/gomlx/gomlx/core/graph"
+	mlmodel "github.com/gomlx/gomlx/ml/model"
 	"github.com/peftlab/peftlab/pkg/site"
 )
 
@@ -42,13 +42,13 @@ func (f fakeMethod) Resolve(l site.Layout) (Resolution, error) {
 	return r, nil
 }
 
-func (f fakeMethod) Input(ctx *context.Context, s site.Site, x, mask *graph.Node) (*graph.Node, *graph.Node) {
-	*f.calls = append(*f.calls, f.typ+"@"+s.Name+"@"+ctx.Scope())
+func (f fakeMethod) Input(scope *mlmodel.Scope, s site.Site, x, mask *graph.Node) (*graph.Node, *graph.Node) {
+	*f.calls = append(*f.calls, f.typ+"@"+s.Name+"@"+scope.Scope())
 	return x, mask
 }
 
-func (f fakeMethod) Linear(ctx *context.Context, s site.Site, x, y *graph.Node) *graph.Node {
-	*f.calls = append(*f.calls, f.typ+"@"+s.Name+"@"+ctx.Scope())
+func (f fakeMethod) Linear(scope *mlmodel.Scope, s site.Site, x, y *graph.Node) *graph.Node {
+	*f.calls = append(*f.calls, f.typ+"@"+s.Name+"@"+scope.Scope())
 	return y
 }
 
@@ -79,12 +79,12 @@ func TestDispatchOnlyToResolvedSites(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx := context.New()
+	scope := mlmodel.NewStore().RootScope()
 	for _, s := range m.Layout.Sites {
 		if s.Kind == site.Input {
-			m.Input(ctx, s, nil, nil)
+			m.Input(scope, s, nil, nil)
 		} else {
-			m.Linear(ctx, s, nil, nil)
+			m.Linear(scope, s, nil, nil)
 		}
 	}
 	want := "IN@input/text@/adapters/a,LIN@block/0/attn/q@/adapters/b"
@@ -144,14 +144,14 @@ func TestApplyTrainableAndPlan(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx := context.New()
+	scope := mlmodel.NewStore().RootScope()
 	for _, p := range m.Layout.Params {
 		i := strings.LastIndex(p.Name, "/")
-		ctx.InAbsPath(p.Name[:i]).VariableWithValue(p.Name[i+1:], make([]float32, p.Size())).SetTrainable(true)
+		scope.Store().Scope(p.Name[:i]).VariableWithValue(p.Name[i+1:], make([]float32, p.Size())).SetTrainable(true)
 	}
-	ctx.InAbsPath("/adapters/lin/block/0/attn/q").VariableWithValue("w", make([]float32, 8)).SetTrainable(false)
-	ctx.InAbsPath("/adapters/old/input/text").VariableWithValue("w", make([]float32, 8))
-	m.ApplyTrainable(ctx)
+	scope.Store().Scope("/adapters/lin/block/0/attn/q").VariableWithValue("w", make([]float32, 8)).SetTrainable(false)
+	scope.Store().Scope("/adapters/old/input/text").VariableWithValue("w", make([]float32, 8))
+	m.ApplyTrainable(scope)
 
 	want := map[string]bool{
 		"/embed/text/embeddings":         false,
@@ -162,11 +162,11 @@ func TestApplyTrainableAndPlan(t *testing.T) {
 		"/adapters/lin/block/0/attn/q/w": true,
 		"/adapters/old/input/text/w":     false,
 	}
-	for v := range ctx.IterVariables() {
-		if w, ok := want[v.ScopeAndName()]; !ok {
-			t.Errorf("unexpected variable %s", v.ScopeAndName())
+	for v := range scope.IterVariables() {
+		if w, ok := want[v.Path()]; !ok {
+			t.Errorf("unexpected variable %s", v.Path())
 		} else if v.Trainable != w {
-			t.Errorf("%s: trainable = %v, want %v", v.ScopeAndName(), v.Trainable, w)
+			t.Errorf("%s: trainable = %v, want %v", v.Path(), v.Trainable, w)
 		}
 	}
 

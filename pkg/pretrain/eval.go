@@ -5,8 +5,8 @@ import (
 	"slices"
 	"sort"
 
-	"github.com/gomlx/gomlx/backends"
-	"github.com/gomlx/gomlx/pkg/ml/context"
+	"github.com/gomlx/compute"
+	mlmodel "github.com/gomlx/gomlx/ml/model"
 	"github.com/peftlab/peftlab/pkg/bases"
 	"github.com/peftlab/peftlab/pkg/metrics"
 	"github.com/peftlab/peftlab/pkg/model"
@@ -20,8 +20,8 @@ const evalBatch = 32
 
 // Perplexity returns exp(mean cross-entropy per target token) of the base in ctx over the
 // windows, without changing any weight.
-func Perplexity(b backends.Backend, ctx *context.Context, c model.Config, w *WindowSet) (float64, error) {
-	tr, err := trainer.New(b, ctx, c, nil, trainer.Config{Steps: 1, BatchSize: evalBatch, LR: 1e-3})
+func Perplexity(b compute.Backend, scope *mlmodel.Scope, c model.Config, w *WindowSet) (float64, error) {
+	tr, err := trainer.New(b, scope, c, nil, trainer.Config{Steps: 1, BatchSize: evalBatch, LR: 1e-3})
 	if err != nil {
 		return 0, err
 	}
@@ -34,7 +34,7 @@ func Perplexity(b backends.Backend, ctx *context.Context, c model.Config, w *Win
 
 // evalText scores a text base: perplexity on each source's held-out documents (the first
 // maxWindows windows of each), and a few greedy continuations.
-func evalText(b backends.Backend, ctx *context.Context, c model.Config, tok *tokenizer.Tokenizer, corpus *TextCorpus, T int) ([]bases.Score, []bases.Sample, error) {
+func evalText(b compute.Backend, scope *mlmodel.Scope, c model.Config, tok *tokenizer.Tokenizer, corpus *TextCorpus, T int) ([]bases.Score, []bases.Sample, error) {
 	const maxWindows = 4
 	sources := make([]string, 0, len(corpus.HeldOut))
 	for s := range corpus.HeldOut {
@@ -50,7 +50,7 @@ func evalText(b backends.Backend, ctx *context.Context, c model.Config, tok *tok
 		if err != nil {
 			return nil, nil, err
 		}
-		ppl, err := Perplexity(b, ctx, c, w)
+		ppl, err := Perplexity(b, scope, c, w)
 		if err != nil {
 			return nil, nil, fmt.Errorf("held-out perplexity on %s: %w", s, err)
 		}
@@ -60,7 +60,7 @@ func evalText(b backends.Backend, ctx *context.Context, c model.Config, tok *tok
 	if err != nil {
 		return nil, nil, err
 	}
-	ppl, err := Perplexity(b, ctx, c, w)
+	ppl, err := Perplexity(b, scope, c, w)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -78,7 +78,7 @@ func evalText(b backends.Backend, ctx *context.Context, c model.Config, tok *tok
 		prompts = append(prompts, append([]int32{tokenizer.BosID}, ids...))
 		samples = append(samples, bases.Sample{Task: s, Prompt: tok.Decode(ids)})
 	}
-	out, err := model.Generate(b, ctx, c, nil, prompts, nil, maxNew)
+	out, err := model.Generate(b, scope, c, nil, prompts, nil, maxNew)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -92,7 +92,7 @@ func evalText(b backends.Backend, ctx *context.Context, c model.Config, tok *tok
 // named task and scores them with the task's metric (exact-match accuracy or CIDEr-D), adding
 // BLEU-4 for captioning. seen says which tasks were pretrained on. It also returns the first
 // example of each task with the base's answer.
-func TaskScores(b backends.Backend, ctx *context.Context, c model.Config, tok *tokenizer.Tokenizer, names, seen []string, n, seqLen int, fast bool) ([]bases.Score, []bases.Sample, error) {
+func TaskScores(b compute.Backend, scope *mlmodel.Scope, c model.Config, tok *tokenizer.Tokenizer, names, seen []string, n, seqLen int, fast bool) ([]bases.Score, []bases.Sample, error) {
 	var scores []bases.Score
 	var samples []bases.Sample
 	for _, name := range names {
@@ -101,7 +101,7 @@ func TaskScores(b backends.Backend, ctx *context.Context, c model.Config, tok *t
 			return nil, nil, err
 		}
 		ex := t.Test[:min(len(t.Test), n)]
-		preds, err := Answers(b, ctx, c, tok, t, ex, seqLen)
+		preds, err := Answers(b, scope, c, tok, t, ex, seqLen)
 		if err != nil {
 			return nil, nil, fmt.Errorf("task %s: %w", name, err)
 		}
@@ -130,7 +130,7 @@ func TaskScores(b backends.Backend, ctx *context.Context, c model.Config, tok *t
 // Answers generates the base's answers to examples of task t, greedily: "[BOS] prompt [SEP]"
 // (with the image) continued until [EOS] or an answer budget (the longest class name, or 12
 // tokens for captions). seqLen is the sequence length the answers were trained with.
-func Answers(b backends.Backend, ctx *context.Context, c model.Config, tok *tokenizer.Tokenizer, t *tasks.Task, ex []tasks.Example, seqLen int) ([]string, error) {
+func Answers(b compute.Backend, scope *mlmodel.Scope, c model.Config, tok *tokenizer.Tokenizer, t *tasks.Task, ex []tasks.Example, seqLen int) ([]string, error) {
 	maxNew := 12
 	if t.Kind == tasks.Classification {
 		maxNew = 0
@@ -150,7 +150,7 @@ func Answers(b backends.Backend, ctx *context.Context, c model.Config, tok *toke
 		if err != nil {
 			return nil, err
 		}
-		out, err := model.Generate(b, ctx, c, nil, prompts, images, maxNew)
+		out, err := model.Generate(b, scope, c, nil, prompts, images, maxNew)
 		if err != nil {
 			return nil, err
 		}

@@ -9,8 +9,8 @@ import (
 	"slices"
 	"time"
 
-	"github.com/gomlx/gomlx/backends"
-	"github.com/gomlx/gomlx/pkg/ml/context"
+	"github.com/gomlx/compute"
+	mlmodel "github.com/gomlx/gomlx/ml/model"
 	"github.com/peftlab/peftlab/pkg/backend"
 	"github.com/peftlab/peftlab/pkg/bases"
 	"github.com/peftlab/peftlab/pkg/nbui"
@@ -58,7 +58,7 @@ func SharedTokenizer(fast bool) (*tokenizer.Tokenizer, error) {
 // Run pretrains the base of recipe r, saves it to o.Out with its report (bases.Write), scores
 // it on held-out data and returns the report. The scores are measured on the checkpoint as
 // saved and re-loaded, so they belong to exactly the shipped weights.
-func Run(b backends.Backend, r Recipe, o Options) (*bases.Report, error) {
+func Run(b compute.Backend, r Recipe, o Options) (*bases.Report, error) {
 	logf := func(format string, args ...any) {
 		if o.Log != nil {
 			fmt.Fprintf(o.Log, format+"\n", args...)
@@ -146,8 +146,8 @@ func Run(b backends.Backend, r Recipe, o Options) (*bases.Report, error) {
 	report.Data.SeenExamples = r.Train.Steps * r.Train.BatchSize
 
 	// Train.
-	ctx := context.New()
-	tr, err := trainer.New(b, ctx, r.Model, nil, r.Train)
+	scope := mlmodel.NewStore().RootScope()
+	tr, err := trainer.New(b, scope, r.Model, nil, r.Train)
 	if err != nil {
 		return nil, err
 	}
@@ -180,7 +180,7 @@ func Run(b backends.Backend, r Recipe, o Options) (*bases.Report, error) {
 		return nil, err
 	}
 	defer os.RemoveAll(tmp)
-	if err := bases.Write(tmp, r.Model, ctx, tok, report); err != nil {
+	if err := bases.Write(tmp, r.Model, scope, tok, report); err != nil {
 		return nil, err
 	}
 	c2, ctx2, tok2, err := bases.LoadDir(tmp)

@@ -5,7 +5,7 @@ import (
 	"math/rand/v2"
 	"strings"
 
-	"github.com/gomlx/gomlx/pkg/core/tensors"
+	"github.com/gomlx/gomlx/core/tensors"
 	"github.com/peftlab/peftlab/pkg/dataset"
 	"github.com/peftlab/peftlab/pkg/tasks"
 	"github.com/peftlab/peftlab/pkg/tokenizer"

@@ -3,15 +3,15 @@ package site
 import (
 	"strings"
 
-	"github.com/gomlx/gomlx/pkg/ml/context"
+	mlmodel "github.com/gomlx/gomlx/ml/model"
 )
 
-// InScope returns ctx moved into the site's scope below ctx's current scope, one
+// InScope returns sc moved into the site's scope below sc's current scope, one
 // GoMLX scope per path segment: from "/" it is the site's base-weight scope,
 // from "/adapters/lora" it is where that adapter keeps the site's weights.
-func (s Site) InScope(ctx *context.Context) *context.Context {
+func (s Site) InScope(sc *mlmodel.Scope) *mlmodel.Scope {
 	for _, seg := range strings.Split(s.Name, "/") {
-		ctx = ctx.In(seg)
+		sc = sc.At("%s", seg)
 	}
-	return ctx
+	return sc
 }

@@ -4,7 +4,7 @@ import (
 	"fmt"
 	"sync"
 
-	"github.com/gomlx/gomlx/pkg/core/tensors"
+	"github.com/gomlx/gomlx/core/tensors"
 	"github.com/peftlab/peftlab/pkg/tokenizer"
 	"github.com/peftlab/peftlab/pkg/trainer"
 )

@@ -7,7 +7,7 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/gomlx/gomlx/pkg/core/tensors"
+	"github.com/gomlx/gomlx/core/tensors"
 	"github.com/peftlab/peftlab/pkg/dataset/datatest"
 	"github.com/peftlab/peftlab/pkg/tokenizer"
 	"github.com/peftlab/peftlab/pkg/trainer"

@@ -3,8 +3,8 @@ package trainer_test
 import (
 	"fmt"
 
-	"github.com/gomlx/gomlx/pkg/core/tensors"
-	"github.com/gomlx/gomlx/pkg/ml/context"
+	"github.com/gomlx/gomlx/core/tensors"
+	mlmodel "github.com/gomlx/gomlx/ml/model"
 	"github.com/peftlab/peftlab/pkg/backend"
 	"github.com/peftlab/peftlab/pkg/model"
 	"github.com/peftlab/peftlab/pkg/peft"
@@ -35,7 +35,7 @@ func Example() {
 		fmt.Println(err)
 		return
 	}
-	tr, err := trainer.New(b, context.New(), base, pm, trainer.Config{Steps: 40, BatchSize: 4, LR: 0.05, Seed: 1})
+	tr, err := trainer.New(b, mlmodel.NewStore().RootScope(), base, pm, trainer.Config{Steps: 40, BatchSize: 4, LR: 0.05, Seed: 1})
 	if err != nil {
 		fmt.Println(err)
 		return

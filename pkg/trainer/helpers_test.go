@@ -4,17 +4,17 @@ import (
 	"math/rand/v2"
 	"testing"
 
-	"github.com/gomlx/gomlx/backends"
-	"github.com/gomlx/gomlx/pkg/core/dtypes"
-	"github.com/gomlx/gomlx/pkg/core/tensors"
-	"github.com/gomlx/gomlx/pkg/ml/context"
+	"github.com/gomlx/compute"
+	"github.com/gomlx/compute/dtypes"
+	"github.com/gomlx/gomlx/core/tensors"
+	mlmodel "github.com/gomlx/gomlx/ml/model"
 	"github.com/peftlab/peftlab/pkg/backend/backendtest"
 	"github.com/peftlab/peftlab/pkg/model"
 	"github.com/peftlab/peftlab/pkg/peft"
 )
 
 // testBackend returns the test binary's shared backend (fast gradients installed).
-func testBackend(t testing.TB) backends.Backend { return backendtest.Backend(t) }
+func testBackend(t testing.TB) compute.Backend { return backendtest.Backend(t) }
 
 // tiny is the base model of the tests: text only, 2 classes, room for 4
 // prompt tokens in front of 7 text tokens.
@@ -56,31 +56,31 @@ func majoritySource(t testing.TB) *Memory {
 
 // newBase returns a context holding a freshly initialised base (the same
 // weights for the same seed), as if loaded from a checkpoint.
-func newBase(t testing.TB, c model.Config, seed int64) *context.Context {
+func newBase(t testing.TB, c model.Config, seed int64) *mlmodel.Scope {
 	t.Helper()
-	ctx := context.New()
-	if err := ctx.SetRNGStateFromSeed(seed); err != nil {
+	sc := mlmodel.NewStore().RootScope()
+	if err := sc.Store().SetRNGStateFromSeed(seed); err != nil {
 		t.Fatal(err)
 	}
 	// Evaluating the base once creates and initialises its weights.
-	tr, err := New(testBackend(t), ctx, c, nil, Config{Steps: 1, BatchSize: 2, LR: 1e-3})
+	tr, err := New(testBackend(t), sc, c, nil, Config{Steps: 1, BatchSize: 2, LR: 1e-3})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if _, err := tr.Evaluate([]Batch{majorityData(3, 2)}); err != nil {
 		t.Fatal(err)
 	}
-	return ctx
+	return sc
 }
 
 // snapshot copies every variable's value, by scope-and-name.
-func snapshot(ctx *context.Context) map[string][]float32 {
+func snapshot(sc *mlmodel.Scope) map[string][]float32 {
 	out := map[string][]float32{}
-	for v := range ctx.IterVariables() {
+	for v := range sc.IterVariables() {
 		if v.DType() != dtypes.Float32 {
 			continue
 		}
-		out[v.ScopeAndName()] = tensors.MustCopyFlatData[float32](v.MustValue())
+		out[v.Path()] = tensors.MustCopyFlatData[float32](v.MustValue())
 	}
 	return out
 }

@@ -11,8 +11,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/gomlx/gomlx/pkg/core/tensors"
-	"github.com/gomlx/gomlx/pkg/ml/context"
+	"github.com/gomlx/gomlx/core/tensors"
+	mlmodel "github.com/gomlx/gomlx/ml/model"
 	"github.com/peftlab/peftlab/pkg/model"
 	"github.com/peftlab/peftlab/pkg/peft"
 	"github.com/peftlab/peftlab/pkg/peft/adalink"
@@ -20,9 +20,9 @@ import (
 	"github.com/peftlab/peftlab/pkg/peft/lora"
 )
 
-func setValue(t *testing.T, ctx *context.Context, scope, name string, edit func([]float32)) {
+func setValue(t *testing.T, sc *mlmodel.Scope, scope, name string, edit func([]float32)) {
 	t.Helper()
-	v := ctx.GetVariableByScopeAndName(scope, name)
+	v := sc.Store().GetVariable(mlmodel.JoinPath(scope, name))
 	if v == nil {
 		t.Fatalf("no variable %s/%s", scope, name)
 	}
@@ -36,10 +36,10 @@ func setValue(t *testing.T, ctx *context.Context, scope, name string, edit func(
 // TestNonFiniteLossStops plants a NaN in a base weight: the first step's
 // loss is NaN and training stops with an error naming step 0.
 func TestNonFiniteLossStops(t *testing.T) {
-	ctx := newBase(t, tiny, 1)
-	setValue(t, ctx, "/final_ln", "gain", func(d []float32) { d[3] = float32(math.NaN()) })
+	sc := newBase(t, tiny, 1)
+	setValue(t, sc, "/final_ln", "gain", func(d []float32) { d[3] = float32(math.NaN()) })
 	m := mustPeft(t, tiny, peft.Adapter{Name: "a", Method: adalink.Config{Rank: 2}})
-	tr, err := New(testBackend(t), ctx, tiny, m, Config{Steps: 10, BatchSize: 8, LR: 1e-3})
+	tr, err := New(testBackend(t), sc, tiny, m, Config{Steps: 10, BatchSize: 8, LR: 1e-3})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -57,9 +57,9 @@ func TestNonFiniteLossStops(t *testing.T) {
 // TestHugeLearningRateStops trains with an absurd learning rate: the weights
 // blow up and the run stops on the first non-finite loss, after step 0.
 func TestHugeLearningRateStops(t *testing.T) {
-	ctx := newBase(t, tiny, 1)
+	sc := newBase(t, tiny, 1)
 	m := mustPeft(t, tiny, peft.Adapter{Name: "ft", Method: full.Config{}})
-	tr, err := New(testBackend(t), ctx, tiny, m, Config{Steps: 50, BatchSize: 8, LR: 1e30})
+	tr, err := New(testBackend(t), sc, tiny, m, Config{Steps: 50, BatchSize: 8, LR: 1e30})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -126,7 +126,7 @@ func TestNaNInputStopsAtItsStep(t *testing.T) {
 		t.Fatal(err)
 	}
 	m := mustPeft(t, lmBase, peft.Adapter{Name: "l", Method: lora.Config{Rank: 2}})
-	tr, err := New(testBackend(t), context.New(), lmBase, m, Config{Steps: 10, BatchSize: 8, LR: 1e-2})
+	tr, err := New(testBackend(t), mlmodel.NewStore().RootScope(), lmBase, m, Config{Steps: 10, BatchSize: 8, LR: 1e-2})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -153,9 +153,9 @@ func TestLanguageModelLearns(t *testing.T) {
 		want   float64 // final perplexity must be below this fraction of the start
 	}{{"FT", full.Config{}, 1e-2, 0.3}, {"AdaLink", adalink.Config{Rank: 4}, 3e-2, 0.7}} {
 		t.Run(mc.name, func(t *testing.T) {
-			ctx := context.New()
+			sc := mlmodel.NewStore().RootScope()
 			m := mustPeft(t, lmBase, peft.Adapter{Name: "a", Method: mc.method})
-			tr, err := New(testBackend(t), ctx, lmBase, m, Config{Steps: 80, BatchSize: 16, LR: mc.lr, Seed: 3, Schedule: Cosine, Warmup: 5})
+			tr, err := New(testBackend(t), sc, lmBase, m, Config{Steps: 80, BatchSize: 16, LR: mc.lr, Seed: 3, Schedule: Cosine, Warmup: 5})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -179,9 +179,9 @@ func TestLanguageModelLearns(t *testing.T) {
 // and gets bit-identical losses and weights; another seed gives other numbers.
 func TestSameSeedSameNumbers(t *testing.T) {
 	run := func(seed int64) (*Record, map[string][]float32) {
-		ctx := newBase(t, tiny, 1)
+		sc := newBase(t, tiny, 1)
 		m := mustPeft(t, tiny, peft.Adapter{Name: "l", Method: lora.Config{Rank: 2, Dropout: 0.1}})
-		tr, err := New(testBackend(t), ctx, tiny, m, Config{Steps: 15, BatchSize: 16, LR: 1e-2, Seed: seed, EvalEvery: 5})
+		tr, err := New(testBackend(t), sc, tiny, m, Config{Steps: 15, BatchSize: 16, LR: 1e-2, Seed: seed, EvalEvery: 5})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -189,7 +189,7 @@ func TestSameSeedSameNumbers(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		return rec, snapshot(ctx)
+		return rec, snapshot(sc)
 	}
 	r1, w1 := run(5)
 	r2, w2 := run(5)
@@ -214,19 +214,19 @@ func TestSameSeedSameNumbers(t *testing.T) {
 // is the one AdamW uses: Adam's first update moves each weight by lr·g/|g|,
 // so the largest change of a weight matrix after one step is that step's lr.
 func TestScheduleReachesOptimizer(t *testing.T) {
-	ctx := newBase(t, tiny, 1)
+	sc := newBase(t, tiny, 1)
 	m := mustPeft(t, tiny, peft.Adapter{Name: "head", Method: full.Config{Preset: "head"}})
 	cfg := Config{Steps: 10, BatchSize: 32, LR: 0.01, Warmup: 4, Schedule: Linear}
-	tr, err := New(testBackend(t), ctx, tiny, m, cfg)
+	tr, err := New(testBackend(t), sc, tiny, m, cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
-	before := snapshot(ctx)["/head/cls/weights"]
+	before := snapshot(sc)["/head/cls/weights"]
 	b, _ := majoritySource(t).TrainBatch(0, 32, 0)
 	if _, err := tr.Step(b); err != nil {
 		t.Fatal(err)
 	}
-	after := snapshot(ctx)["/head/cls/weights"]
+	after := snapshot(sc)["/head/cls/weights"]
 	maxDelta := 0.0
 	for i := range before {
 		maxDelta = max(maxDelta, math.Abs(float64(after[i]-before[i])))
@@ -269,7 +269,7 @@ func TestConfigValidate(t *testing.T) {
 	if err := (Config{Steps: 1, BatchSize: 1, LR: 1e-3}).Validate(); err != nil {
 		t.Errorf("minimal config rejected: %v", err)
 	}
-	if _, err := New(testBackend(t), context.New(), tiny, mustPeft(t, tiny, peft.Adapter{Name: "f", Method: adalink.Config{Rank: 2}, Frozen: true}),
+	if _, err := New(testBackend(t), mlmodel.NewStore().RootScope(), tiny, mustPeft(t, tiny, peft.Adapter{Name: "f", Method: adalink.Config{Rank: 2}, Frozen: true}),
 		Config{Steps: 1, BatchSize: 1, LR: 1e-3}); err == nil || !strings.Contains(err.Error(), "nothing to train") {
 		t.Errorf("only frozen adapters: got %v, want 'nothing to train'", err)
 	}
@@ -294,7 +294,7 @@ func TestBadBatches(t *testing.T) {
 		{"targets shape", Batch{Tokens: tok([]int32{1, 2}), Targets: tok([]int32{1})}, "Targets"},
 		{"images on a text model", Batch{Images: tensors.FromShape(tensors.FromValue([][][][]float32{{{{1}}}}).Shape()), Labels: lab(0)}, "no image input"},
 	}
-	tr, err := New(testBackend(t), context.New(), tiny, nil, Config{Steps: 1, BatchSize: 1, LR: 1e-3})
+	tr, err := New(testBackend(t), mlmodel.NewStore().RootScope(), tiny, nil, Config{Steps: 1, BatchSize: 1, LR: 1e-3})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -391,7 +391,7 @@ func TestRecordSaveLoad(t *testing.T) {
 		t.Fatal(err)
 	}
 	if got.Config != rec.Config || got.Model != rec.Model || !slices.Equal(got.Losses(), rec.Losses()) ||
-		len(got.Evals) != 2 || got.Versions.GoMLX != "v0.26.0" || !strings.Contains(got.Backend, "go") ||
+		len(got.Evals) != 2 || got.Versions.GoMLX != "v0.28.2" || !strings.Contains(got.Backend, "go") ||
 		len(got.Adapters) != 1 || got.Adapters[0].Type != "ADALINK" || got.TrainableParams != 2*2*tiny.Width ||
 		got.PlannedTrainable != got.TrainableParams || got.Finished.IsZero() {
 		t.Errorf("record did not round-trip:\n%+v\n%+v", got, rec)
@@ -420,7 +420,7 @@ func TestTextAndImages(t *testing.T) {
 	b := Batch{Tokens: tensors.FromValue([][]int32{{1, 2, 3, 0}, {4, 5, 0, 0}}), Images: tensors.FromFlatDataAndDimensions(img, 2, 4, 4, 3),
 		Labels: tensors.FromValue([]int32{0, 2})}
 	m := mustPeft(t, c, peft.Adapter{Name: "a", Method: adalink.Config{Rank: 2}})
-	tr, err := New(testBackend(t), context.New(), c, m, Config{Steps: 2, BatchSize: 2, LR: 1e-2})
+	tr, err := New(testBackend(t), mlmodel.NewStore().RootScope(), c, m, Config{Steps: 2, BatchSize: 2, LR: 1e-2})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -438,10 +438,10 @@ func TestTextAndImages(t *testing.T) {
 // adapter onto a fresh copy of the base: its weights are the trained ones.
 func TestCheckpoint(t *testing.T) {
 	dir := t.TempDir()
-	ctx := newBase(t, tiny, 1)
+	sc := newBase(t, tiny, 1)
 	m := mustPeft(t, tiny, peft.Adapter{Name: "ada", Method: adalink.Config{Rank: 2}},
 		peft.Adapter{Name: "old", Method: lora.Config{Rank: 2}, Frozen: true})
-	tr, err := New(testBackend(t), ctx, tiny, m, Config{Steps: 6, BatchSize: 8, LR: 1e-2, EvalEvery: 3})
+	tr, err := New(testBackend(t), sc, tiny, m, Config{Steps: 6, BatchSize: 8, LR: 1e-2, EvalEvery: 3})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -449,7 +449,7 @@ func TestCheckpoint(t *testing.T) {
 	if _, err := tr.Run(majoritySource(t)); err != nil {
 		t.Fatal(err)
 	}
-	trained := snapshot(ctx)
+	trained := snapshot(sc)
 	if _, err := os.Stat(filepath.Join(dir, "old")); err == nil {
 		t.Error("the frozen adapter was checkpointed")
 	}

@@ -34,13 +34,13 @@ import (
 	"path/filepath"
 	"time"
 
-	"github.com/gomlx/gomlx/backends"
-	"github.com/gomlx/gomlx/pkg/core/dtypes"
-	. "github.com/gomlx/gomlx/pkg/core/graph" //nolint:revive // GoMLX layer style.
-	"github.com/gomlx/gomlx/pkg/core/tensors"
-	"github.com/gomlx/gomlx/pkg/ml/context"
-	"github.com/gomlx/gomlx/pkg/ml/train"
-	"github.com/gomlx/gomlx/pkg/ml/train/optimizers"
+	"github.com/gomlx/compute"
+	"github.com/gomlx/compute/dtypes"
+	. "github.com/gomlx/gomlx/core/graph" //nolint:revive // GoMLX layer style.
+	"github.com/gomlx/gomlx/core/tensors"
+	mlmodel "github.com/gomlx/gomlx/ml/model"
+	"github.com/gomlx/gomlx/ml/train"
+	"github.com/gomlx/gomlx/ml/train/optimizer"
 	"github.com/peftlab/peftlab/pkg/internal/catch"
 	"github.com/peftlab/peftlab/pkg/model"
 	"github.com/peftlab/peftlab/pkg/peft"
@@ -53,12 +53,12 @@ type Trainer struct {
 	base    model.Config
 	peft    *peft.Model
 	hook    site.Hook
-	backend backends.Backend
-	ctx     *context.Context
+	backend compute.Backend
+	scope   *mlmodel.Scope
 
 	gt    *train.Trainer
-	eval  *context.Exec
-	lrVar *context.Variable
+	eval  *mlmodel.Exec
+	lrVar *mlmodel.Variable
 	spec  *batchSpec // Layout of the first batch; later batches must match it.
 	step  int
 	rec   *Record
@@ -81,31 +81,31 @@ type batchSpec struct {
 // New prepares training of base, whose weights are in ctx (loaded or still
 // to be initialised), with the adapters of m (nil: train every weight).
 // Nothing is built until the first step.
-func New(b backends.Backend, ctx *context.Context, base model.Config, m *peft.Model, cfg Config) (*Trainer, error) {
+func New(b compute.Backend, scope *mlmodel.Scope, base model.Config, m *peft.Model, cfg Config) (*Trainer, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
 	if err := base.Validate(); err != nil {
 		return nil, fmt.Errorf("base model: %w", err)
 	}
-	if b == nil || ctx == nil {
+	if b == nil || scope == nil {
 		return nil, errors.New("trainer.New: backend and context are required")
 	}
-	t := &Trainer{cfg: cfg, base: base, peft: m, backend: b, ctx: ctx.InAbsPath(context.RootScope)}
+	t := &Trainer{cfg: cfg, base: base, peft: m, backend: b, scope: scope.Store().RootScope()}
 	if m != nil {
 		t.hook = m
 		if p := m.Plan(); p.Trainable == 0 {
 			return nil, fmt.Errorf("nothing to train: the adapters on %s own no trainable weights (are they all frozen?)", base.ModelName())
 		}
 	}
-	if err := t.ctx.SetRNGStateFromSeed(cfg.Seed); err != nil {
+	if err := t.scope.Store().SetRNGStateFromSeed(cfg.Seed); err != nil {
 		return nil, fmt.Errorf("seeding the context: %w", err)
 	}
-	opt := optimizers.Adam().LearningRate(cfg.LR).WeightDecay(cfg.WeightDecay).Done()
-	t.gt = train.NewTrainer(b, t.ctx, t.modelFn, lossFn, opt, nil, nil)
+	opt := optimizer.Adam().LearningRate(cfg.LR).WeightDecay(cfg.WeightDecay).Done()
+	t.gt = train.NewTrainer(b, t.scope.Store(), t.modelFn, lossFn, opt, nil, nil)
 	// NewTrainer deletes the learning-rate variable; recreate it now so the
 	// schedule can set it from the host before every step.
-	t.lrVar = optimizers.LearningRateVarWithValue(t.ctx, dtypes.Float32, cfg.LR)
+	t.lrVar = optimizer.LearningRateVarWithValue(t.scope, dtypes.Float32, cfg.LR)
 	t.rec = newRecord(cfg, base, m)
 	return t, nil
 }
@@ -123,20 +123,20 @@ func (t *Trainer) Record() *Record { return t.rec }
 // variables train: this is the only place that can, since it runs after the
 // model created (and possibly re-flagged) its variables and before the
 // optimizer lists the trainable ones.
-func (t *Trainer) modelFn(ctx *context.Context, spec any, inputs []*Node) []*Node {
-	out := t.forward(ctx, spec.(batchSpec), inputs)
-	t.applyTrainable(ctx)
+func (t *Trainer) modelFn(scope *mlmodel.Scope, spec any, inputs []*Node) []*Node {
+	out := t.forward(scope, spec.(batchSpec), inputs)
+	t.applyTrainable(scope)
 	return []*Node{out}
 }
 
-func (t *Trainer) applyTrainable(ctx *context.Context) {
+func (t *Trainer) applyTrainable(scope *mlmodel.Scope) {
 	if t.peft != nil {
-		t.peft.ApplyTrainable(ctx)
+		t.peft.ApplyTrainable(scope)
 	}
 }
 
 // forward returns class logits [B, Classes] or next-token logits [B, T, Vocab].
-func (t *Trainer) forward(ctx *context.Context, s batchSpec, inputs []*Node) *Node {
+func (t *Trainer) forward(scope *mlmodel.Scope, s batchSpec, inputs []*Node) *Node {
 	var in model.Inputs
 	i := 0
 	if s.tokens {
@@ -146,9 +146,9 @@ func (t *Trainer) forward(ctx *context.Context, s batchSpec, inputs []*Node) *No
 		in.Images = inputs[i]
 	}
 	if s.objective == Classification {
-		return model.Classify(ctx, t.base, t.hook, in)
+		return model.Classify(scope, t.base, t.hook, in)
 	}
-	return model.LMLogits(ctx, t.base, t.hook, in)
+	return model.LMLogits(scope, t.base, t.hook, in)
 }
 
 // lossFn is the mean training loss: cross-entropy over examples
@@ -291,13 +291,30 @@ func (t *Trainer) Step(b Batch) (loss float64, err error) {
 	var metrics []*tensors.Tensor
 	if err := catch.Error(func() error {
 		var err error
-		metrics, err = t.gt.TrainStep(s, ins, labels)
+		// TrainStep takes ownership of (and frees) the tensors it is given;
+		// the caller's batch stays theirs, so it gets copies.
+		batch := train.Batch{Spec: s}
+		for _, x := range ins {
+			c, err := x.LocalClone()
+			if err != nil {
+				return err
+			}
+			batch.Inputs = append(batch.Inputs, c)
+		}
+		for _, x := range labels {
+			c, err := x.LocalClone()
+			if err != nil {
+				return err
+			}
+			batch.Labels = append(batch.Labels, c)
+		}
+		metrics, err = t.gt.TrainStep(batch)
 		return err
 	}); err != nil {
 		return 0, t.fail(fmt.Errorf("step %d: %w", t.step, err))
 	}
 	if t.rec.TrainableParams == 0 {
-		t.rec.TrainableParams = trainableParams(t.ctx)
+		t.rec.TrainableParams = trainableParams(t.scope)
 	}
 	loss = float64(metrics[0].Value().(float32))
 	if math.IsNaN(loss) || math.IsInf(loss, 0) {
@@ -321,9 +338,9 @@ func (t *Trainer) fail(err error) error {
 	return err
 }
 
-func trainableParams(ctx *context.Context) int {
+func trainableParams(scope *mlmodel.Scope) int {
 	n := 0
-	for v := range ctx.IterVariables() {
+	for v := range scope.IterVariables() {
 		if v.Trainable {
 			n += v.Shape().Size()
 		}
@@ -356,10 +373,10 @@ func (t *Trainer) Evaluate(batches []Batch) (Metrics, error) {
 		}
 		obj = s.objective
 		if t.eval == nil {
-			t.eval, err = context.NewExec(t.backend, t.ctx, func(ctx *context.Context, all []*Node) []*Node {
+			t.eval, err = mlmodel.NewExec(t.backend, t.scope.Store(), func(scope *mlmodel.Scope, all []*Node) []*Node {
 				ins, labels := all[:len(ins)], all[len(ins):]
-				logits := t.forward(ctx, s, ins)
-				t.applyTrainable(ctx)
+				logits := t.forward(scope, s, ins)
+				t.applyTrainable(scope)
 				sum, w, c := lossTerms(labels, logits)
 				return []*Node{sum, w, c}
 			})
@@ -471,7 +488,7 @@ func (t *Trainer) Checkpoint(dir string) error {
 		if a.Name == "." || a.Name == ".." || a.Name == RecordFile {
 			return fmt.Errorf("checkpoint: adapter name %q cannot be a directory name next to %s", a.Name, RecordFile)
 		}
-		if err := peft.SaveAdapter(filepath.Join(dir, a.Name), t.ctx, t.peft, a.Name); err != nil {
+		if err := peft.SaveAdapter(filepath.Join(dir, a.Name), t.scope, t.peft, a.Name); err != nil {
 			return fmt.Errorf("checkpoint: %w", err)
 		}
 	}

@@ -34,9 +34,9 @@ func TestMethodsLearnAndTouchOnlyTheirWeights(t *testing.T) {
 	src := majoritySource(t)
 	for _, mc := range methods {
 		t.Run(mc.name, func(t *testing.T) {
-			ctx := newBase(t, tiny, 1)
+			scope := newBase(t, tiny, 1)
 			m := mustPeft(t, tiny, peft.Adapter{Name: "a", Method: mc.method})
-			tr, err := New(testBackend(t), ctx, tiny, m, Config{Steps: 150, BatchSize: 32, LR: mc.lr, Seed: 5})
+			tr, err := New(testBackend(t), scope, tiny, m, Config{Steps: 150, BatchSize: 32, LR: mc.lr, Seed: 5})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -45,11 +45,11 @@ func TestMethodsLearnAndTouchOnlyTheirWeights(t *testing.T) {
 			if _, err := tr.Evaluate(evalBatches); err != nil {
 				t.Fatal(err)
 			}
-			before := snapshot(ctx)
+			before := snapshot(scope)
 			// GoMLX does not save trainability and some layers set it again
 			// when they build: mark everything trainable, as after a reload,
 			// so only the trainer's re-applying on the training build freezes.
-			for v := range ctx.IterVariables() {
+			for v := range scope.IterVariables() {
 				v.SetTrainable(true)
 			}
 			rec, err := tr.Run(src)
@@ -68,7 +68,7 @@ func TestMethodsLearnAndTouchOnlyTheirWeights(t *testing.T) {
 				t.Errorf("eval accuracy went from %.2f to %.2f, want a rise of at least 0.05", first.Accuracy, last.Accuracy)
 			}
 
-			after := snapshot(ctx)
+			after := snapshot(scope)
 			owned, frozen := 0, 0
 			for name, was := range before {
 				if strings.HasPrefix(name, "/optimizers/") || strings.HasPrefix(name, "/AdamOptimizer/") {

@@ -6,18 +6,18 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/gomlx/gomlx/backends"
+	"github.com/gomlx/compute"
 	"github.com/peftlab/peftlab/pkg/backend"
 )
 
 var (
 	once sync.Once
-	be   backends.Backend
+	be   compute.Backend
 	err  error
 )
 
 // Backend returns the shared backend, failing the test if it cannot be created.
-func Backend(t testing.TB) backends.Backend {
+func Backend(t testing.TB) compute.Backend {
 	t.Helper()
 	once.Do(func() { be, err = backend.New() })
 	if err != nil {

@@ -10,9 +10,9 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/gomlx/gomlx/pkg/core/graph"
-	"github.com/gomlx/gomlx/pkg/core/tensors"
-	"github.com/gomlx/gomlx/pkg/ml/context"
+	"github.com/gomlx/gomlx/core/graph"
+	"github.com/gomlx/gomlx/core/tensors"
+	mlmodel "github.com/gomlx/gomlx/ml/model"
 	"github.com/peftlab/peftlab/pkg/model"
 	"github.com/peftlab/peftlab/pkg/peft"
 	"github.com/peftlab/peftlab/pkg/peft/internal/peftest"
@@ -145,29 +145,29 @@ func TestInitIdenticalToBase(t *testing.T) {
 	}
 	for _, cfg := range variants {
 		t.Run(cfg.String(), func(t *testing.T) {
-			ctx := peftest.NewCtx(t)
-			baseCls, baseLM := peftest.Forward(t, ctx, peftest.MM, nil)
+			sc := peftest.NewCtx(t)
+			baseCls, baseLM := peftest.Forward(t, sc, peftest.MM, nil)
 			m, err := peft.New(peftest.MM.Layout(), peft.Adapter{Name: "ada", Method: cfg})
 			if err != nil {
 				t.Fatal(err)
 			}
-			cls, lm := peftest.Forward(t, ctx, peftest.MM, m)
+			cls, lm := peftest.Forward(t, sc, peftest.MM, m)
 			if d := max(peftest.MaxDiff(cls, baseCls), peftest.MaxDiff(lm, baseLM)); d != 0 {
 				t.Fatalf("adapted model at init differs from the base by %g", d)
 			}
-			checkVariablesMatchPlan(t, ctx, m, "ada")
+			checkVariablesMatchPlan(t, sc, m, "ada")
 
 			// Planted change: B non-zero must change the outputs.
 			res, _ := m.Resolution("ada")
 			for _, p := range res.New {
 				if strings.HasSuffix(p.Name, "/B") {
-					v := variable(t, ctx, "/adapters/ada/"+p.Name)
+					v := variable(t, sc, "/adapters/ada/"+p.Name)
 					if err := v.SetValue(tensors.FromFlatDataAndDimensions(ramp(p.Size(), 0.05), p.Shape...)); err != nil {
 						t.Fatal(err)
 					}
 				}
 			}
-			cls, lm = peftest.Forward(t, ctx, peftest.MM, m)
+			cls, lm = peftest.Forward(t, sc, peftest.MM, m)
 			if d := max(peftest.MaxDiff(cls, baseCls), peftest.MaxDiff(lm, baseLM)); d < 1e-4 {
 				t.Errorf("with B != 0 the outputs moved only %g from the base", d)
 			}
@@ -178,7 +178,7 @@ func TestInitIdenticalToBase(t *testing.T) {
 // checkVariablesMatchPlan checks that the variables the graph created in the
 // adapter's scope are exactly the weights its Resolution declared, with the
 // same shapes, and that ApplyTrainable made exactly them trainable.
-func checkVariablesMatchPlan(t *testing.T, ctx *context.Context, m *peft.Model, name string) {
+func checkVariablesMatchPlan(t *testing.T, sc *mlmodel.Scope, m *peft.Model, name string) {
 	t.Helper()
 	res, _ := m.Resolution(name)
 	want := map[string]string{}
@@ -186,13 +186,13 @@ func checkVariablesMatchPlan(t *testing.T, ctx *context.Context, m *peft.Model, 
 		want[peft.AdapterScope+"/"+name+"/"+p.Name] = fmt.Sprint(p.Shape)
 	}
 	got := map[string]string{}
-	for v := range ctx.IterVariables() {
-		inAdapter := strings.HasPrefix(v.ScopeAndName(), peft.AdapterScope+"/")
+	for v := range sc.IterVariables() {
+		inAdapter := strings.HasPrefix(v.Path(), peft.AdapterScope+"/")
 		if inAdapter {
-			got[v.ScopeAndName()] = fmt.Sprint(v.Shape().Dimensions)
+			got[v.Path()] = fmt.Sprint(v.Shape().Dimensions)
 		}
 		if v.Trainable != inAdapter {
-			t.Errorf("%s: trainable = %v, want %v", v.ScopeAndName(), v.Trainable, inAdapter)
+			t.Errorf("%s: trainable = %v, want %v", v.Path(), v.Trainable, inAdapter)
 		}
 	}
 	if !reflect.DeepEqual(got, want) {
@@ -200,10 +200,10 @@ func checkVariablesMatchPlan(t *testing.T, ctx *context.Context, m *peft.Model, 
 	}
 }
 
-func variable(t *testing.T, ctx *context.Context, path string) *context.Variable {
+func variable(t *testing.T, sc *mlmodel.Scope, path string) *mlmodel.Variable {
 	t.Helper()
-	scope, name := context.SplitScope(path)
-	v := ctx.GetVariableByScopeAndName(scope, name)
+	scope, name := mlmodel.SplitPath(path)
+	v := sc.Store().GetVariable(mlmodel.JoinPath(scope, name))
 	if v == nil {
 		t.Fatalf("no variable %s", path)
 	}
@@ -223,15 +223,15 @@ func TestInitOfA(t *testing.T) {
 	c := peftest.MM
 	c.Width = 32
 	c.Heads = 4
-	ctx := peftest.NewCtx(t)
+	sc := peftest.NewCtx(t)
 	m, err := peft.New(c.Layout(),
 		peft.Adapter{Name: "k", Method: Config{Rank: 16, Modalities: []string{"text"}}},
 		peft.Adapter{Name: "n", Method: Config{Rank: 16, Modalities: []string{"image"}, InitStd: 0.2}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	peftest.Forward(t, ctx, c, m)
-	kaiming := peftest.Flat(t, variable(t, ctx, "/adapters/k/input/text/A").MustValue())
+	peftest.Forward(t, sc, c, m)
+	kaiming := peftest.Flat(t, variable(t, sc, "/adapters/k/input/text/A").MustValue())
 	bound := 1 / math.Sqrt(32)
 	lo, hi := 0.0, 0.0
 	for _, a := range kaiming {
@@ -243,7 +243,7 @@ func TestInitOfA(t *testing.T) {
 	if lo > -bound/2 || hi < bound/2 {
 		t.Errorf("Kaiming-uniform A spans only [%g, %g] of ±%g", lo, hi, bound)
 	}
-	normal := peftest.Flat(t, variable(t, ctx, "/adapters/n/input/image/A").MustValue())
+	normal := peftest.Flat(t, variable(t, sc, "/adapters/n/input/image/A").MustValue())
 	var ss float64
 	for _, a := range normal {
 		ss += float64(a) * float64(a)
@@ -252,7 +252,7 @@ func TestInitOfA(t *testing.T) {
 		t.Errorf("A with init_std 0.2 has std %g over %d values", std, len(normal))
 	}
 	for _, p := range []string{"/adapters/k/input/text/B", "/adapters/n/input/image/B"} {
-		for _, b := range peftest.Flat(t, variable(t, ctx, p).MustValue()) {
+		for _, b := range peftest.Flat(t, variable(t, sc, p).MustValue()) {
 			if b != 0 {
 				t.Fatalf("%s is not zero at init", p)
 			}

@@ -26,16 +26,16 @@ func TestComposeWithLoRA(t *testing.T) {
 	if p := m.Plan(); p.Trainable != want || p.Frozen != c.Layout().NumParams() {
 		t.Errorf("AdaLink+LoRA train %d (frozen %d), want %d (%d)", p.Trainable, p.Frozen, want, c.Layout().NumParams())
 	}
-	ctx := peftest.NewCtx(t)
-	baseCls, baseLM := peftest.Forward(t, ctx, c, nil)
-	cls, lm := peftest.Forward(t, ctx, c, m)
+	scope := peftest.NewCtx(t)
+	baseCls, baseLM := peftest.Forward(t, scope, c, nil)
+	cls, lm := peftest.Forward(t, scope, c, m)
 	if dd := max(peftest.MaxDiff(cls, baseCls), peftest.MaxDiff(lm, baseLM)); dd != 0 {
 		t.Errorf("AdaLink+LoRA at init differ from the base by %g", dd)
 	}
 	trainable := map[string]bool{}
-	for v := range ctx.IterVariables() {
+	for v := range scope.IterVariables() {
 		if v.Trainable {
-			trainable[v.ScopeAndName()] = true
+			trainable[v.Path()] = true
 		}
 	}
 	for _, name := range []string{"/adapters/ada/input/text/A", "/adapters/ada/input/text/B",
@@ -68,8 +68,8 @@ func TestComposeAllMethods(t *testing.T) {
 	if p := m.Plan(); p.Trainable != want {
 		t.Errorf("four methods train %d, want %d\n%s", p.Trainable, want, p)
 	}
-	ctx := peftest.NewCtx(t)
-	cls, lm := peftest.Forward(t, ctx, c, m)
+	scope := peftest.NewCtx(t)
+	cls, lm := peftest.Forward(t, scope, c, m)
 	if len(cls) != 2*c.Classes || len(lm) != 2*5*c.Vocab {
 		t.Errorf("outputs have %d and %d values", len(cls), len(lm))
 	}

@@ -4,11 +4,11 @@ import (
 	"fmt"
 	"slices"
 
-	"github.com/gomlx/gomlx/pkg/core/dtypes"
-	. "github.com/gomlx/gomlx/pkg/core/graph"
-	"github.com/gomlx/gomlx/pkg/core/shapes"
-	"github.com/gomlx/gomlx/pkg/core/tensors"
-	"github.com/gomlx/gomlx/pkg/ml/context"
+	"github.com/gomlx/compute/dtypes"
+	"github.com/gomlx/compute/shapes"
+	. "github.com/gomlx/gomlx/core/graph"
+	"github.com/gomlx/gomlx/core/tensors"
+	mlmodel "github.com/gomlx/gomlx/ml/model"
 	"github.com/peftlab/peftlab/pkg/backend"
 	"github.com/peftlab/peftlab/pkg/model"
 	"github.com/peftlab/peftlab/pkg/peft"
@@ -38,11 +38,11 @@ func Example() {
 		fmt.Println(err)
 		return
 	}
-	ctx := context.New()
+	scope := mlmodel.NewStore().RootScope()
 	images := tensors.FromShape(shapes.Make(dtypes.Float32, 1, 8, 8, 3)) // one black 8×8 RGB image
 	logits := func(hook *peft.Model) []float32 {
-		out := context.MustExecOnce(b, ctx, func(ctx *context.Context, tokens, images *Node) *Node {
-			return model.LMLogits(ctx, base, hook, model.Inputs{Tokens: tokens, Images: images})
+		out := mlmodel.MustExecOnce(b, scope.Store(), func(scope *mlmodel.Scope, tokens, images *Node) *Node {
+			return model.LMLogits(scope, base, hook, model.Inputs{Tokens: tokens, Images: images})
 		}, [][]int32{{3, 1, 4, 1, 5}}, images)
 		return tensors.MustCopyFlatData[float32](out)
 	}

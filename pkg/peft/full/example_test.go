@@ -3,8 +3,8 @@ package full_test
 import (
 	"fmt"
 
-	. "github.com/gomlx/gomlx/pkg/core/graph"
-	"github.com/gomlx/gomlx/pkg/ml/context"
+	. "github.com/gomlx/gomlx/core/graph"
+	mlmodel "github.com/gomlx/gomlx/ml/model"
 	"github.com/peftlab/peftlab/pkg/backend"
 	"github.com/peftlab/peftlab/pkg/model"
 	"github.com/peftlab/peftlab/pkg/peft"
@@ -31,14 +31,14 @@ func Example() {
 		fmt.Println(err)
 		return
 	}
-	ctx := context.New()
-	context.MustExecOnce(b, ctx, func(ctx *context.Context, tokens *Node) *Node {
-		logits := model.Classify(ctx, base, m, model.Inputs{Tokens: tokens})
-		m.ApplyTrainable(ctx) // after every build, as the trainer does
+	scope := mlmodel.NewStore().RootScope()
+	mlmodel.MustExecOnce(b, scope.Store(), func(scope *mlmodel.Scope, tokens *Node) *Node {
+		logits := model.Classify(scope, base, m, model.Inputs{Tokens: tokens})
+		m.ApplyTrainable(scope) // after every build, as the trainer does
 		return logits
 	}, [][]int32{{3, 1, 4}})
 	trainable := 0
-	for v := range ctx.IterVariables() {
+	for v := range scope.IterVariables() {
 		if v.Trainable {
 			trainable += v.Shape().Size()
 		}

@@ -21,8 +21,8 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/gomlx/gomlx/pkg/core/graph"
-	"github.com/gomlx/gomlx/pkg/ml/context"
+	"github.com/gomlx/gomlx/core/graph"
+	mlmodel "github.com/gomlx/gomlx/ml/model"
 	"github.com/peftlab/peftlab/pkg/peft"
 	"github.com/peftlab/peftlab/pkg/site"
 )
@@ -134,9 +134,9 @@ func targetPattern(p site.Pattern, l site.Layout) (site.Pattern, error) {
 }
 
 // Input implements site.Hook; full fine-tuning changes no computation.
-func (c Config) Input(_ *context.Context, _ site.Site, x, mask *graph.Node) (*graph.Node, *graph.Node) {
+func (c Config) Input(_ *mlmodel.Scope, _ site.Site, x, mask *graph.Node) (*graph.Node, *graph.Node) {
 	return x, mask
 }
 
 // Linear implements site.Hook; full fine-tuning changes no computation.
-func (c Config) Linear(_ *context.Context, _ site.Site, _, y *graph.Node) *graph.Node { return y }
+func (c Config) Linear(_ *mlmodel.Scope, _ site.Site, _, y *graph.Node) *graph.Node { return y }

@@ -146,14 +146,14 @@ func TestComposition(t *testing.T) {
 // The hooks change nothing, and after a build exactly the selected base
 // weights are trainable.
 func TestForwardAndTrainable(t *testing.T) {
-	ctx := peftest.NewCtx(t)
-	baseCls, baseLM := peftest.Forward(t, ctx, peftest.MM, nil)
+	scope := peftest.NewCtx(t)
+	baseCls, baseLM := peftest.Forward(t, scope, peftest.MM, nil)
 	cfg := Config{Preset: "last:1", Targets: []string{"head/cls"}}
 	m, err := peft.New(peftest.MM.Layout(), peft.Adapter{Name: "ft", Method: cfg})
 	if err != nil {
 		t.Fatal(err)
 	}
-	cls, lm := peftest.Forward(t, ctx, peftest.MM, m)
+	cls, lm := peftest.Forward(t, scope, peftest.MM, m)
 	if d := max(peftest.MaxDiff(cls, baseCls), peftest.MaxDiff(lm, baseLM)); d != 0 {
 		t.Errorf("full fine-tuning changed the forward pass by %g", d)
 	}
@@ -163,11 +163,11 @@ func TestForwardAndTrainable(t *testing.T) {
 		want[p.Name] = true
 	}
 	seen := 0
-	for v := range ctx.IterVariables() {
-		if v.Trainable != want[v.ScopeAndName()] {
-			t.Errorf("%s: trainable = %v", v.ScopeAndName(), v.Trainable)
+	for v := range scope.IterVariables() {
+		if v.Trainable != want[v.Path()] {
+			t.Errorf("%s: trainable = %v", v.Path(), v.Trainable)
 		}
-		if want[v.ScopeAndName()] {
+		if want[v.Path()] {
 			seen++
 		}
 	}

@@ -4,9 +4,9 @@ import (
 	"fmt"
 	"math"
 
-	. "github.com/gomlx/gomlx/pkg/core/graph"
-	"github.com/gomlx/gomlx/pkg/core/tensors"
-	"github.com/gomlx/gomlx/pkg/ml/context"
+	. "github.com/gomlx/gomlx/core/graph"
+	"github.com/gomlx/gomlx/core/tensors"
+	mlmodel "github.com/gomlx/gomlx/ml/model"
 	"github.com/peftlab/peftlab/pkg/backend"
 	"github.com/peftlab/peftlab/pkg/model"
 	"github.com/peftlab/peftlab/pkg/peft"
@@ -55,10 +55,10 @@ func ExampleMerge() {
 	}
 	base := model.Config{Name: "tiny", Vocab: 20, Width: 8, Heads: 2, Blocks: 1, MLPDim: 16, MaxLen: 8}
 	m, _ := peft.New(base.Layout(), peft.Adapter{Name: "qv", Method: lora.Config{Rank: 2}})
-	ctx := context.New()
+	scope := mlmodel.NewStore().RootScope()
 	run := func() []float32 {
-		exec, err := context.NewExec(b, ctx, func(ctx *context.Context, tokens *Node) *Node {
-			return model.LMLogits(ctx, base, m, model.Inputs{Tokens: tokens})
+		exec, err := mlmodel.NewExec(b, scope.Store(), func(scope *mlmodel.Scope, tokens *Node) *Node {
+			return model.LMLogits(scope, base, m, model.Inputs{Tokens: tokens})
 		})
 		if err != nil {
 			panic(err)
@@ -72,11 +72,11 @@ func ExampleMerge() {
 	}
 	run() // creates the base and adapter weights
 	// Pretend the adapter was trained: give B non-zero values.
-	bv := ctx.GetVariableByScopeAndName("/adapters/qv/block/0/attn/q", lora.VarB)
+	bv := scope.Store().GetVariable(mlmodel.JoinPath("/adapters/qv/block/0/attn/q", lora.VarB))
 	_ = bv.SetValue(tensors.FromFlatDataAndDimensions([]float32{1, -1, 2, 0, 1, 3, -2, 1, 1, 0, -1, 2, 1, 1, 0, -3}, 2, 8))
 	adapted := run()
 
-	if err := lora.Merge(ctx, m, "qv"); err != nil {
+	if err := lora.Merge(scope, m, "qv"); err != nil {
 		fmt.Println(err)
 		return
 	}
@@ -86,8 +86,8 @@ func ExampleMerge() {
 		diff = max(diff, math.Abs(float64(adapted[i]-merged[i])))
 	}
 	fmt.Println("merged and adapted outputs agree within 1e-5:", diff < 1e-5)
-	fmt.Println(lora.Merge(ctx, m, "qv"))
-	fmt.Println("unmerge:", lora.Unmerge(ctx, m, "qv"))
+	fmt.Println(lora.Merge(scope, m, "qv"))
+	fmt.Println("unmerge:", lora.Unmerge(scope, m, "qv"))
 	// Output:
 	// merged and adapted outputs agree within 1e-5: true
 	// lora.Merge: adapter "qv" is already merged

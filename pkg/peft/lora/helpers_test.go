@@ -5,10 +5,10 @@ import (
 	"math/rand/v2"
 	"testing"
 
-	"github.com/gomlx/gomlx/backends"
-	. "github.com/gomlx/gomlx/pkg/core/graph"
-	"github.com/gomlx/gomlx/pkg/core/tensors"
-	"github.com/gomlx/gomlx/pkg/ml/context"
+	"github.com/gomlx/compute"
+	. "github.com/gomlx/gomlx/core/graph"
+	"github.com/gomlx/gomlx/core/tensors"
+	mlmodel "github.com/gomlx/gomlx/ml/model"
 	"github.com/peftlab/peftlab/pkg/backend/backendtest"
 	"github.com/peftlab/peftlab/pkg/model"
 	"github.com/peftlab/peftlab/pkg/peft"
@@ -16,7 +16,7 @@ import (
 )
 
 // newBackend returns the test binary's shared backend (fast gradients installed).
-func newBackend(t testing.TB) backends.Backend { return backendtest.Backend(t) }
+func newBackend(t testing.TB) compute.Backend { return backendtest.Backend(t) }
 
 // tiny is a text model small enough for fast tests, with both heads so that
 // every kind of Linear site (d->d, d->MLP, MLP->d, d->classes, d->vocab) exists.
@@ -24,13 +24,13 @@ var tiny = model.Config{Name: "tiny", Vocab: 13, Width: 8, Heads: 2, Blocks: 2, 
 
 var tokens = [][]int32{{1, 5, 7, 2, 9, 0}, {3, 3, 12, 4, 0, 0}}
 
-func newCtx(t testing.TB) *context.Context {
+func newCtx(t testing.TB) *mlmodel.Scope {
 	t.Helper()
-	ctx := context.New()
-	if err := ctx.SetRNGStateFromSeed(11); err != nil {
+	sc := mlmodel.NewStore().RootScope()
+	if err := sc.Store().SetRNGStateFromSeed(11); err != nil {
 		t.Fatal(err)
 	}
-	return ctx
+	return sc
 }
 
 func mustModel(t testing.TB, l site.Layout, adapters ...peft.Adapter) *peft.Model {
@@ -42,13 +42,13 @@ func mustModel(t testing.TB, l site.Layout, adapters ...peft.Adapter) *peft.Mode
 	return m
 }
 
-// logits runs the LM head and the classifier of tiny with hook on ctx, in a
+// logits runs the LM head and the classifier of tiny with hook on sc, in a
 // freshly built graph, and returns both outputs flattened and concatenated.
-func logits(t testing.TB, ctx *context.Context, hook site.Hook) []float32 {
+func logits(t testing.TB, sc *mlmodel.Scope, hook site.Hook) []float32 {
 	t.Helper()
-	exec, err := context.NewExec(newBackend(t), ctx, func(ctx *context.Context, tok *Node) (*Node, *Node) {
+	exec, err := mlmodel.NewExec(newBackend(t), sc.Store(), func(sc *mlmodel.Scope, tok *Node) (*Node, *Node) {
 		in := model.Inputs{Tokens: tok}
-		return model.LMLogits(ctx, tiny, hook, in), model.Classify(ctx, tiny, hook, in)
+		return model.LMLogits(sc, tiny, hook, in), model.Classify(sc, tiny, hook, in)
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -62,11 +62,11 @@ func logits(t testing.TB, ctx *context.Context, hook site.Hook) []float32 {
 }
 
 // trainingLogits is logits with the graph marked as training (dropout on).
-func trainingLogits(t testing.TB, ctx *context.Context, hook site.Hook) []float32 {
+func trainingLogits(t testing.TB, sc *mlmodel.Scope, hook site.Hook) []float32 {
 	t.Helper()
-	exec, err := context.NewExec(newBackend(t), ctx, func(ctx *context.Context, tok *Node) *Node {
-		ctx.SetTraining(tok.Graph(), true)
-		return model.LMLogits(ctx, tiny, hook, model.Inputs{Tokens: tok})
+	exec, err := mlmodel.NewExec(newBackend(t), sc.Store(), func(sc *mlmodel.Scope, tok *Node) *Node {
+		sc.Store().SetTraining(tok.Graph(), true)
+		return model.LMLogits(sc, tiny, hook, model.Inputs{Tokens: tok})
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -79,26 +79,26 @@ func trainingLogits(t testing.TB, ctx *context.Context, hook site.Hook) []float3
 	return tensors.MustCopyFlatData[float32](lm)
 }
 
-func variable(t testing.TB, ctx *context.Context, scope, name string) *context.Variable {
+func variable(t testing.TB, sc *mlmodel.Scope, scope, name string) *mlmodel.Variable {
 	t.Helper()
-	v := ctx.GetVariableByScopeAndName(scope, name)
+	v := sc.Store().GetVariable(mlmodel.JoinPath(scope, name))
 	if v == nil {
 		t.Fatalf("variable %s/%s does not exist", scope, name)
 	}
 	return v
 }
 
-func values(t testing.TB, v *context.Variable) []float32 {
+func values(t testing.TB, v *mlmodel.Variable) []float32 {
 	t.Helper()
 	return tensors.MustCopyFlatData[float32](v.MustValue())
 }
 
 // randomize sets every variable named name below scope to N(0, std²) values.
-func randomize(t testing.TB, ctx *context.Context, scope, name string, std float64, seed uint64) int {
+func randomize(t testing.TB, sc *mlmodel.Scope, scope, name string, std float64, seed uint64) int {
 	t.Helper()
 	r := rand.New(rand.NewPCG(seed, 1))
 	n := 0
-	for v := range ctx.IterVariables() {
+	for v := range sc.IterVariables() {
 		if v.Name() != name || len(v.Scope()) < len(scope) || v.Scope()[:len(scope)] != scope {
 			continue
 		}
@@ -118,15 +118,15 @@ func randomize(t testing.TB, ctx *context.Context, scope, name string, std float
 }
 
 // snapshot copies the values of every variable outside "/adapters".
-func snapshot(t testing.TB, ctx *context.Context) map[string][]float32 {
+func snapshot(t testing.TB, sc *mlmodel.Scope) map[string][]float32 {
 	t.Helper()
 	out := map[string][]float32{}
-	for v := range ctx.IterVariables() {
+	for v := range sc.IterVariables() {
 		if len(v.Scope()) >= len(peft.AdapterScope) && v.Scope()[:len(peft.AdapterScope)] == peft.AdapterScope {
 			continue
 		}
 		if v.DType().IsFloat() {
-			out[v.ScopeAndName()] = values(t, v)
+			out[v.Path()] = values(t, v)
 		}
 	}
 	return out

@@ -5,9 +5,9 @@ import (
 	"math/rand/v2"
 	"testing"
 
-	. "github.com/gomlx/gomlx/pkg/core/graph"
-	"github.com/gomlx/gomlx/pkg/core/tensors"
-	"github.com/gomlx/gomlx/pkg/ml/context"
+	. "github.com/gomlx/gomlx/core/graph"
+	"github.com/gomlx/gomlx/core/tensors"
+	mlmodel "github.com/gomlx/gomlx/ml/model"
 	"github.com/peftlab/peftlab/pkg/model"
 	"github.com/peftlab/peftlab/pkg/peft"
 	"github.com/peftlab/peftlab/pkg/site"
@@ -15,17 +15,17 @@ import (
 
 // At initialisation B = 0, so the adapted model computes exactly the base's outputs.
 func TestInitIdenticalToBase(t *testing.T) {
-	ctx := newCtx(t)
-	base := logits(t, ctx, nil)
+	sc := newCtx(t)
+	base := logits(t, sc, nil)
 	m := mustModel(t, tiny.Layout(), peft.Adapter{Name: "lora", Method: Config{Rank: 3, Targets: []string{AllLinear, "head/*"}}})
-	adapted := logits(t, ctx, m)
+	adapted := logits(t, sc, m)
 	if !bitIdentical(base, adapted) {
 		t.Fatalf("outputs at init differ from the base by %g", maxAbsDiff(base, adapted))
 	}
 	res, _ := m.Resolution("lora")
 	for _, s := range res.Sites {
 		scope := "/adapters/lora/" + s.Name
-		a, b := values(t, variable(t, ctx, scope, VarA)), values(t, variable(t, ctx, scope, VarB))
+		a, b := values(t, variable(t, sc, scope, VarA)), values(t, variable(t, sc, scope, VarB))
 		if len(a) != s.In*3 || len(b) != 3*s.Out {
 			t.Fatalf("%s: A has %d values, B %d", s.Name, len(a), len(b))
 		}
@@ -46,8 +46,8 @@ func TestInitIdenticalToBase(t *testing.T) {
 		}
 	}
 	// A planted difference is caught: with B random, the outputs move.
-	randomize(t, ctx, "/adapters/lora", VarB, 0.5, 1)
-	if d := maxAbsDiff(base, logits(t, ctx, m)); d < 1e-3 {
+	randomize(t, sc, "/adapters/lora", VarB, 0.5, 1)
+	if d := maxAbsDiff(base, logits(t, sc, m)); d < 1e-3 {
 		t.Fatalf("with B random the outputs moved only %g", d)
 	}
 }
@@ -74,17 +74,17 @@ func TestFormula(t *testing.T) {
 	const rank = 2
 	x, w, b, a, bb := randn(2*3*5), randn(5*3), randn(3), randn(5*rank), randn(rank*3)
 	for _, cfg := range []Config{{Rank: rank, Alpha: 3, Targets: []string{"proj"}}, {Rank: rank, Alpha: 3, RSLoRA: true, Targets: []string{"proj"}}} {
-		ctx := newCtx(t)
+		sc := newCtx(t)
 		m := mustModel(t, l, peft.Adapter{Name: "x", Method: cfg})
 		set := func(scope, name string, vals []float32, dims ...int) {
-			ctx.InAbsPath(scope).VariableWithValue(name, tensors.FromFlatDataAndDimensions(vals, dims...))
+			sc.Store().Scope(scope).VariableWithValue(name, tensors.FromFlatDataAndDimensions(vals, dims...))
 		}
 		set("/proj", "weights", w, 5, 3)
 		set("/proj", "biases", b, 3)
 		set("/adapters/x/proj", VarA, a, 5, rank)
 		set("/adapters/x/proj", VarB, bb, rank, 3)
-		exec, err := context.NewExec(newBackend(t), ctx, func(ctx *context.Context, x *Node) *Node {
-			return model.Linear(ctx.Checked(false), m, s, x)
+		exec, err := mlmodel.NewExec(newBackend(t), sc.Store(), func(sc *mlmodel.Scope, x *Node) *Node {
+			return model.Linear(sc, m, s, x)
 		})
 		if err != nil {
 			t.Fatal(err)
@@ -124,22 +124,22 @@ func TestFormula(t *testing.T) {
 // Dropout acts in training graphs only: an inference graph with dropout 0.5
 // gives exactly the outputs of the same weights without dropout.
 func TestDropoutOnlyInTraining(t *testing.T) {
-	ctx := newCtx(t)
+	sc := newCtx(t)
 	plain := mustModel(t, tiny.Layout(), peft.Adapter{Name: "lora", Method: Config{Rank: 4}})
 	drop := mustModel(t, tiny.Layout(), peft.Adapter{Name: "lora", Method: Config{Rank: 4, Dropout: 0.5}})
-	_ = logits(t, ctx, plain)
-	randomize(t, ctx, "/adapters/lora", VarB, 0.5, 2)
-	want := logits(t, ctx, plain)
-	if got := logits(t, ctx, drop); !bitIdentical(got, want) {
+	_ = logits(t, sc, plain)
+	randomize(t, sc, "/adapters/lora", VarB, 0.5, 2)
+	want := logits(t, sc, plain)
+	if got := logits(t, sc, drop); !bitIdentical(got, want) {
 		t.Errorf("inference with dropout 0.5 differs from no dropout by %g", maxAbsDiff(got, want))
 	}
 	// In training, dropout changes the update path (and only it: without
 	// dropout the training graph matches inference).
-	trainPlain := trainingLogits(t, ctx, plain)
+	trainPlain := trainingLogits(t, sc, plain)
 	if d := maxAbsDiff(trainPlain, want[:len(trainPlain)]); d > 1e-6 {
 		t.Errorf("training graph without dropout differs from inference by %g", d)
 	}
-	if d := maxAbsDiff(trainingLogits(t, ctx, drop), trainPlain); d < 1e-4 {
+	if d := maxAbsDiff(trainingLogits(t, sc, drop), trainPlain); d < 1e-4 {
 		t.Errorf("training with dropout 0.5 changed the outputs by only %g", d)
 	}
 }

@@ -6,9 +6,9 @@ import (
 	"hash/fnv"
 	"math"
 
-	"github.com/gomlx/gomlx/pkg/core/dtypes"
-	"github.com/gomlx/gomlx/pkg/core/tensors"
-	"github.com/gomlx/gomlx/pkg/ml/context"
+	"github.com/gomlx/compute/dtypes"
+	"github.com/gomlx/gomlx/core/tensors"
+	mlmodel "github.com/gomlx/gomlx/ml/model"
 	"github.com/peftlab/peftlab/pkg/peft"
 	"github.com/peftlab/peftlab/pkg/site"
 )
@@ -37,9 +37,9 @@ type mergedSite struct {
 // true: the originals are host memory of this process only.
 func (*mergeRecord) MarshalJSON() ([]byte, error) { return []byte("true"), nil }
 
-// mergedAt reports whether the adapter whose scope ctx is at is merged.
-func mergedAt(ctx *context.Context) bool {
-	v, _ := ctx.GetParam(mergedParam)
+// mergedAt reports whether the adapter whose scope sc is at is merged.
+func mergedAt(sc *mlmodel.Scope) bool {
+	v, _ := sc.GetParam(mergedParam)
 	switch v := v.(type) {
 	case *mergeRecord:
 		return v != nil
@@ -50,16 +50,16 @@ func mergedAt(ctx *context.Context) bool {
 }
 
 // IsMerged reports whether the named LoRA adapter of m is merged into the
-// base weights held by ctx.
-func IsMerged(ctx *context.Context, m *peft.Model, adapter string) (bool, error) {
+// base weights held by sc.
+func IsMerged(sc *mlmodel.Scope, m *peft.Model, adapter string) (bool, error) {
 	a, _, err := lookup(m, adapter)
 	if err != nil {
 		return false, err
 	}
-	return mergedAt(ctx.InAbsPath(a.Scope())), nil
+	return mergedAt(sc.Store().Scope(a.Scope())), nil
 }
 
-// Merge folds the named LoRA adapter into the base weights held by ctx:
+// Merge folds the named LoRA adapter into the base weights held by sc:
 // for each adapted site W ← W + scale·A·B, computed on the host in float64
 // and rounded once to float32. From then on the adapter's hook adds nothing,
 // so the model runs at the base model's speed and merged and unmerged
@@ -83,12 +83,12 @@ func IsMerged(ctx *context.Context, m *peft.Model, adapter string) (bool, error)
 //
 // Merge fails, changing nothing, when the adapter is unknown, not LoRA,
 // already merged, or its weights or the base's are missing or misshapen.
-func Merge(ctx *context.Context, m *peft.Model, adapter string) error {
+func Merge(sc *mlmodel.Scope, m *peft.Model, adapter string) error {
 	a, res, err := lookup(m, adapter)
 	if err != nil {
 		return err
 	}
-	actx := ctx.InAbsPath(a.Scope())
+	actx := sc.Store().Scope(a.Scope())
 	if mergedAt(actx) {
 		return fmt.Errorf("lora.Merge: adapter %q is already merged", adapter)
 	}
@@ -96,12 +96,12 @@ func Merge(ctx *context.Context, m *peft.Model, adapter string) error {
 	rank, scale := cfg.WithDefaults().Rank, cfg.Scale()
 	rec := &mergeRecord{sites: map[string]mergedSite{}}
 	type write struct {
-		v *context.Variable
+		v *mlmodel.Variable
 		t *tensors.Tensor
 	}
 	var writes []write
 	for _, s := range res.Sites {
-		w, A, B, err := siteWeights(ctx, a, s, rank)
+		w, A, B, err := siteWeights(sc, a, s, rank)
 		if err != nil {
 			return fmt.Errorf("lora.Merge(%q): %w", adapter, err)
 		}
@@ -112,7 +112,7 @@ func Merge(ctx *context.Context, m *peft.Model, adapter string) error {
 	}
 	for _, wr := range writes {
 		if err := wr.v.SetValue(wr.t); err != nil {
-			return fmt.Errorf("lora.Merge(%q): writing %s: %w", adapter, wr.v.ScopeAndName(), err)
+			return fmt.Errorf("lora.Merge(%q): writing %s: %w", adapter, wr.v.Path(), err)
 		}
 	}
 	actx.SetParam(mergedParam, rec)
@@ -125,12 +125,12 @@ func Merge(ctx *context.Context, m *peft.Model, adapter string) error {
 // since (trained, or reloaded from a checkpoint, where the originals are not
 // kept) gets W - scale·A·B, exact only to float32 rounding. It fails when the
 // adapter is not merged. Build a new context.Exec afterwards (see Merge).
-func Unmerge(ctx *context.Context, m *peft.Model, adapter string) error {
+func Unmerge(sc *mlmodel.Scope, m *peft.Model, adapter string) error {
 	a, res, err := lookup(m, adapter)
 	if err != nil {
 		return err
 	}
-	actx := ctx.InAbsPath(a.Scope())
+	actx := sc.Store().Scope(a.Scope())
 	if !mergedAt(actx) {
 		return fmt.Errorf("lora.Unmerge: adapter %q is not merged", adapter)
 	}
@@ -139,12 +139,12 @@ func Unmerge(ctx *context.Context, m *peft.Model, adapter string) error {
 	cfg, _ := method(a)
 	rank := cfg.WithDefaults().Rank
 	type write struct {
-		v *context.Variable
+		v *mlmodel.Variable
 		t *tensors.Tensor
 	}
 	var writes []write
 	for _, s := range res.Sites {
-		w, A, B, err := siteWeights(ctx, a, s, rank)
+		w, A, B, err := siteWeights(sc, a, s, rank)
 		if err != nil {
 			return fmt.Errorf("lora.Unmerge(%q): %w", adapter, err)
 		}
@@ -159,7 +159,7 @@ func Unmerge(ctx *context.Context, m *peft.Model, adapter string) error {
 	}
 	for _, wr := range writes {
 		if err := wr.v.SetValue(wr.t); err != nil {
-			return fmt.Errorf("lora.Unmerge(%q): writing %s: %w", adapter, wr.v.ScopeAndName(), err)
+			return fmt.Errorf("lora.Unmerge(%q): writing %s: %w", adapter, wr.v.Path(), err)
 		}
 	}
 	actx.SetParam(mergedParam, false)
@@ -208,27 +208,27 @@ func method(a peft.Adapter) (Config, bool) {
 
 // hostMatrix is a variable and a host copy of its float32 values.
 type hostMatrix struct {
-	v      *context.Variable
+	v      *mlmodel.Variable
 	values []float32
 }
 
 // siteWeights reads the base weight W [in, out] of s and the adapter's A
 // [in, rank] and B [rank, out], checking that they exist with those shapes.
-func siteWeights(ctx *context.Context, a peft.Adapter, s site.Site, rank int) (w, A, B hostMatrix, err error) {
-	if w, err = readVar(ctx, s.Scope(), "weights", s.In, s.Out, "the base model's weight (build the model's graph or load the base first)"); err != nil {
+func siteWeights(sc *mlmodel.Scope, a peft.Adapter, s site.Site, rank int) (w, A, B hostMatrix, err error) {
+	if w, err = readVar(sc, s.Scope(), "weights", s.In, s.Out, "the base model's weight (build the model's graph or load the base first)"); err != nil {
 		return
 	}
 	scope := a.Scope() + "/" + s.Name
 	const why = "the adapter's weights (build a graph with the adapter attached, or load the adapter, first)"
-	if A, err = readVar(ctx, scope, VarA, s.In, rank, why); err != nil {
+	if A, err = readVar(sc, scope, VarA, s.In, rank, why); err != nil {
 		return
 	}
-	B, err = readVar(ctx, scope, VarB, rank, s.Out, why)
+	B, err = readVar(sc, scope, VarB, rank, s.Out, why)
 	return
 }
 
-func readVar(ctx *context.Context, scope, name string, rows, cols int, what string) (hostMatrix, error) {
-	v := ctx.GetVariableByScopeAndName(scope, name)
+func readVar(sc *mlmodel.Scope, scope, name string, rows, cols int, what string) (hostMatrix, error) {
+	v := sc.Store().GetVariable(mlmodel.JoinPath(scope, name))
 	if v == nil || !v.HasValue() {
 		return hostMatrix{}, fmt.Errorf("variable %s/%s not found: it is %s", scope, name, what)
 	}

@@ -5,9 +5,9 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/gomlx/gomlx/pkg/core/tensors"
-	"github.com/gomlx/gomlx/pkg/ml/context"
-	"github.com/gomlx/gomlx/pkg/ml/context/checkpoints"
+	"github.com/gomlx/gomlx/core/tensors"
+	mlmodel "github.com/gomlx/gomlx/ml/model"
+	"github.com/gomlx/gomlx/ml/model/checkpoint"
 	"github.com/peftlab/peftlab/pkg/peft"
 	"github.com/peftlab/peftlab/pkg/peft/adalink"
 )
@@ -15,18 +15,18 @@ import (
 // trained returns a context holding tiny's base weights and a LoRA adapter
 // "lora" whose A and B are random (as after training), with the model it is
 // attached to, the base weights before any merge, and the adapted outputs.
-func trained(t *testing.T, cfg Config, extra ...peft.Adapter) (*context.Context, *peft.Model, map[string][]float32, []float32) {
+func trained(t *testing.T, cfg Config, extra ...peft.Adapter) (*mlmodel.Scope, *peft.Model, map[string][]float32, []float32) {
 	t.Helper()
-	ctx := newCtx(t)
+	sc := newCtx(t)
 	m := mustModel(t, tiny.Layout(), append(extra, peft.Adapter{Name: "lora", Method: cfg})...)
-	base := logits(t, ctx, m) // creates every variable
-	randomize(t, ctx, "/adapters/lora", VarA, 0.3, 5)
-	randomize(t, ctx, "/adapters/lora", VarB, 0.3, 6)
-	adapted := logits(t, ctx, m)
+	base := logits(t, sc, m) // creates every variable
+	randomize(t, sc, "/adapters/lora", VarA, 0.3, 5)
+	randomize(t, sc, "/adapters/lora", VarB, 0.3, 6)
+	adapted := logits(t, sc, m)
 	if d := maxAbsDiff(base, adapted); d < 1e-2 {
 		t.Fatalf("random LoRA weights moved the outputs by only %g", d)
 	}
-	return ctx, m, snapshot(t, ctx), adapted
+	return sc, m, snapshot(t, sc), adapted
 }
 
 func TestMergeUnmerge(t *testing.T) {
@@ -34,21 +34,21 @@ func TestMergeUnmerge(t *testing.T) {
 		{Rank: 2, Alpha: 5, Targets: []string{AllLinear, "head/*"}},
 		{Rank: 4, RSLoRA: true, Dropout: 0.1}, // default q, v
 	} {
-		ctx, m, before, unmerged := trained(t, cfg)
-		if merged, err := IsMerged(ctx, m, "lora"); err != nil || merged {
+		sc, m, before, unmerged := trained(t, cfg)
+		if merged, err := IsMerged(sc, m, "lora"); err != nil || merged {
 			t.Fatalf("IsMerged before Merge = %v, %v", merged, err)
 		}
-		if err := Merge(ctx, m, "lora"); err != nil {
+		if err := Merge(sc, m, "lora"); err != nil {
 			t.Fatal(err)
 		}
-		if merged, err := IsMerged(ctx, m, "lora"); err != nil || !merged {
+		if merged, err := IsMerged(sc, m, "lora"); err != nil || !merged {
 			t.Fatalf("IsMerged after Merge = %v, %v", merged, err)
 		}
 
 		// The base weights now hold W + scale·A·B (checked against the
 		// graph's own computation: merged outputs match unmerged ones, and
 		// the hook no longer adds the update, else the update would count twice).
-		merged := logits(t, ctx, m)
+		merged := logits(t, sc, m)
 		if d := maxAbsDiff(merged, unmerged); d > 1e-5 {
 			t.Errorf("%+v: merged and unmerged outputs differ by %g", cfg, d)
 		} else {
@@ -57,7 +57,7 @@ func TestMergeUnmerge(t *testing.T) {
 		res, _ := m.Resolution("lora")
 		changed := 0
 		for _, s := range res.Sites {
-			if !bitIdentical(values(t, variable(t, ctx, s.Scope(), "weights")), before[s.Scope()+"/weights"]) {
+			if !bitIdentical(values(t, variable(t, sc, s.Scope(), "weights")), before[s.Scope()+"/weights"]) {
 				changed++
 			}
 		}
@@ -69,9 +69,9 @@ func TestMergeUnmerge(t *testing.T) {
 		rank := cfg.WithDefaults().Rank
 		for _, s := range res.Sites {
 			w := before[s.Scope()+"/weights"]
-			got := values(t, variable(t, ctx, s.Scope(), "weights"))
-			a := values(t, variable(t, ctx, "/adapters/lora/"+s.Name, VarA))
-			b := values(t, variable(t, ctx, "/adapters/lora/"+s.Name, VarB))
+			got := values(t, variable(t, sc, s.Scope(), "weights"))
+			a := values(t, variable(t, sc, "/adapters/lora/"+s.Name, VarA))
+			b := values(t, variable(t, sc, "/adapters/lora/"+s.Name, VarB))
 			for i := range s.In {
 				for j := range s.Out {
 					exact := float64(w[i*s.Out+j])
@@ -87,48 +87,48 @@ func TestMergeUnmerge(t *testing.T) {
 			}
 		}
 		// Base without any hook = the merged model.
-		if d := maxAbsDiff(logits(t, ctx, nil), unmerged); d > 1e-5 {
+		if d := maxAbsDiff(logits(t, sc, nil), unmerged); d > 1e-5 {
 			t.Errorf("the merged base alone differs from the adapted model by %g", d)
 		}
 
-		if err := Unmerge(ctx, m, "lora"); err != nil {
+		if err := Unmerge(sc, m, "lora"); err != nil {
 			t.Fatal(err)
 		}
-		after := snapshot(t, ctx)
+		after := snapshot(t, sc)
 		for name, v := range before {
 			if !bitIdentical(after[name], v) {
 				t.Errorf("%+v: Unmerge did not restore %s bit for bit (max diff %g)", cfg, name, maxAbsDiff(after[name], v))
 			}
 		}
-		if merged, _ := IsMerged(ctx, m, "lora"); merged {
+		if merged, _ := IsMerged(sc, m, "lora"); merged {
 			t.Error("still merged after Unmerge")
 		}
-		if got := logits(t, ctx, m); !bitIdentical(got, unmerged) {
+		if got := logits(t, sc, m); !bitIdentical(got, unmerged) {
 			t.Errorf("after Unmerge outputs differ from before Merge by %g", maxAbsDiff(got, unmerged))
 		}
 	}
 }
 
 func TestMergeErrors(t *testing.T) {
-	ctx, m, before, _ := trained(t, Config{Rank: 2}, peft.Adapter{Name: "text", Method: adalink.Config{Rank: 2, Modalities: []string{"text"}}})
+	sc, m, before, _ := trained(t, Config{Rank: 2}, peft.Adapter{Name: "text", Method: adalink.Config{Rank: 2, Modalities: []string{"text"}}})
 	check := func(what string, err error, want string) {
 		t.Helper()
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("%s: err = %v, want it to contain %q", what, err, want)
 		}
 	}
-	check("Unmerge of an unmerged adapter", Unmerge(ctx, m, "lora"), `adapter "lora" is not merged`)
-	check("Merge of an unknown adapter", Merge(ctx, m, "nope"), `no adapter "nope" attached (attached: [text lora])`)
-	check("Merge of an AdaLink adapter", Merge(ctx, m, "text"), `adapter "text" is ADALINK, not LoRA`)
-	check("Merge with no model", Merge(ctx, nil, "lora"), "no peft.Model")
-	if err := Merge(ctx, m, "lora"); err != nil {
+	check("Unmerge of an unmerged adapter", Unmerge(sc, m, "lora"), `adapter "lora" is not merged`)
+	check("Merge of an unknown adapter", Merge(sc, m, "nope"), `no adapter "nope" attached (attached: [text lora])`)
+	check("Merge of an AdaLink adapter", Merge(sc, m, "text"), `adapter "text" is ADALINK, not LoRA`)
+	check("Merge with no model", Merge(sc, nil, "lora"), "no peft.Model")
+	if err := Merge(sc, m, "lora"); err != nil {
 		t.Fatal(err)
 	}
-	check("second Merge", Merge(ctx, m, "lora"), `adapter "lora" is already merged`)
-	if err := Unmerge(ctx, m, "lora"); err != nil {
+	check("second Merge", Merge(sc, m, "lora"), `adapter "lora" is already merged`)
+	if err := Unmerge(sc, m, "lora"); err != nil {
 		t.Fatal(err)
 	}
-	check("second Unmerge", Unmerge(ctx, m, "lora"), "is not merged")
+	check("second Unmerge", Unmerge(sc, m, "lora"), "is not merged")
 
 	// Before any graph built the adapter's weights, there is nothing to merge;
 	// a failed Merge changes nothing.
@@ -146,8 +146,8 @@ func TestMergeErrors(t *testing.T) {
 	}
 	// A misshapen adapter weight (e.g. loaded from another rank) is refused.
 	wrong := mustModel(t, tiny.Layout(), peft.Adapter{Name: "lora", Method: Config{Rank: 3}})
-	check("Merge with the wrong rank", Merge(ctx, wrong, "lora"), "want (Float32)[8 3]")
-	for name, v := range snapshot(t, ctx) {
+	check("Merge with the wrong rank", Merge(sc, wrong, "lora"), "want (Float32)[8 3]")
+	for name, v := range snapshot(t, sc) {
 		if !bitIdentical(v, before[name]) {
 			t.Errorf("a refused Merge changed %s", name)
 		}
@@ -158,20 +158,20 @@ func TestMergeErrors(t *testing.T) {
 // with the merged weights, the reloaded model is still merged, and Unmerge
 // falls back to subtraction, exact to float32 rounding.
 func TestMergedCheckpointRoundTrip(t *testing.T) {
-	ctx, m, before, unmerged := trained(t, Config{Rank: 4, Alpha: 2})
-	if err := Merge(ctx, m, "lora"); err != nil {
+	sc, m, before, unmerged := trained(t, Config{Rank: 4, Alpha: 2})
+	if err := Merge(sc, m, "lora"); err != nil {
 		t.Fatal(err)
 	}
 	dir := t.TempDir()
-	h, err := checkpoints.Build(ctx).Dir(dir).Done()
+	h, err := checkpoint.Build(sc.Store()).Dir(dir).Done()
 	if err != nil {
 		t.Fatal(err)
 	}
 	if err := h.Save(); err != nil {
 		t.Fatal(err)
 	}
-	loaded := context.New()
-	if _, err := checkpoints.Load(loaded).Dir(dir).Immediate().Done(); err != nil {
+	loaded := mlmodel.NewStore().RootScope()
+	if _, err := checkpoint.Load(loaded.Store()).Dir(dir).Immediate().Done(); err != nil {
 		t.Fatal(err)
 	}
 	if merged, err := IsMerged(loaded, m, "lora"); err != nil || !merged {
@@ -197,12 +197,12 @@ func TestMergedCheckpointRoundTrip(t *testing.T) {
 // A base weight changed after Merge keeps its change: Unmerge subtracts the
 // update instead of restoring the stale original.
 func TestUnmergeAfterBaseChanged(t *testing.T) {
-	ctx, m, before, _ := trained(t, Config{Rank: 2})
-	if err := Merge(ctx, m, "lora"); err != nil {
+	sc, m, before, _ := trained(t, Config{Rank: 2})
+	if err := Merge(sc, m, "lora"); err != nil {
 		t.Fatal(err)
 	}
 	const scope = "/block/1/attn/v"
-	v := variable(t, ctx, scope, "weights")
+	v := variable(t, sc, scope, "weights")
 	mergedW := values(t, v)
 	bumped := make([]float32, len(mergedW))
 	for i := range bumped {
@@ -211,7 +211,7 @@ func TestUnmergeAfterBaseChanged(t *testing.T) {
 	if err := v.SetValue(tensors.FromFlatDataAndDimensions(bumped, 8, 8)); err != nil {
 		t.Fatal(err)
 	}
-	if err := Unmerge(ctx, m, "lora"); err != nil {
+	if err := Unmerge(sc, m, "lora"); err != nil {
 		t.Fatal(err)
 	}
 	got := values(t, v)
@@ -222,7 +222,7 @@ func TestUnmergeAfterBaseChanged(t *testing.T) {
 		}
 	}
 	// The untouched weights are restored exactly.
-	if !bitIdentical(values(t, variable(t, ctx, "/block/0/attn/q", "weights")), before["/block/0/attn/q/weights"]) {
+	if !bitIdentical(values(t, variable(t, sc, "/block/0/attn/q", "weights")), before["/block/0/attn/q/weights"]) {
 		t.Error("an untouched weight was not restored bit for bit")
 	}
 }
@@ -237,38 +237,38 @@ func TestComposeWithAdaLink(t *testing.T) {
 	if p := m.Plan(); p.Trainable != 2*d*2+nb*2*4*(d+d) {
 		t.Errorf("composed plan trainable = %d, want 2·d·r + LoRA's %d", p.Trainable, 2*d*2+nb*2*4*(d+d))
 	}
-	ctx := newCtx(t)
-	base := logits(t, ctx, nil)
-	if got := logits(t, ctx, m); !bitIdentical(got, base) {
+	sc := newCtx(t)
+	base := logits(t, sc, nil)
+	if got := logits(t, sc, m); !bitIdentical(got, base) {
 		t.Errorf("AdaLink + LoRA at init differ from the base by %g", maxAbsDiff(got, base))
 	}
 	// Every trainable variable belongs to exactly one adapter.
-	m.ApplyTrainable(ctx)
-	for v := range ctx.IterVariables() {
-		owner, owned := m.Owner(v.ScopeAndName())
+	m.ApplyTrainable(sc)
+	for v := range sc.IterVariables() {
+		owner, owned := m.Owner(v.Path())
 		want := ""
 		switch {
-		case strings.HasPrefix(v.ScopeAndName(), "/adapters/text/"):
+		case strings.HasPrefix(v.Path(), "/adapters/text/"):
 			want = "text"
-		case strings.HasPrefix(v.ScopeAndName(), "/adapters/lora/"):
+		case strings.HasPrefix(v.Path(), "/adapters/lora/"):
 			want = "lora"
 		}
 		if (want != "") != owned || owner.Name != want || v.Trainable != owned {
-			t.Errorf("%s: owner %q (trainable %v), want %q", v.ScopeAndName(), owner.Name, v.Trainable, want)
+			t.Errorf("%s: owner %q (trainable %v), want %q", v.Path(), owner.Name, v.Trainable, want)
 		}
 	}
-	randomize(t, ctx, "/adapters", "B", 0.5, 8) // AdaLink's B
-	randomize(t, ctx, "/adapters/lora", VarB, 0.5, 9)
-	both := logits(t, ctx, m)
-	if err := Merge(ctx, m, "lora"); err != nil {
+	randomize(t, sc, "/adapters", "B", 0.5, 8) // AdaLink's B
+	randomize(t, sc, "/adapters/lora", VarB, 0.5, 9)
+	both := logits(t, sc, m)
+	if err := Merge(sc, m, "lora"); err != nil {
 		t.Fatal(err)
 	}
-	if dd := maxAbsDiff(logits(t, ctx, m), both); dd > 1e-5 {
+	if dd := maxAbsDiff(logits(t, sc, m), both); dd > 1e-5 {
 		t.Errorf("merged LoRA + AdaLink differ from unmerged by %g", dd)
 	}
 	// Without AdaLink the merged base is not the composed model: AdaLink still counts.
 	loraOnly := mustModel(t, tiny.Layout(), peft.Adapter{Name: "lora", Method: Config{Rank: 4}})
-	if dd := maxAbsDiff(logits(t, ctx, loraOnly), both); dd < 1e-3 {
+	if dd := maxAbsDiff(logits(t, sc, loraOnly), both); dd < 1e-3 {
 		t.Errorf("dropping AdaLink changed the outputs by only %g", dd)
 	}
 }

@@ -3,8 +3,8 @@ package prompt_test
 import (
 	"fmt"
 
-	. "github.com/gomlx/gomlx/pkg/core/graph"
-	"github.com/gomlx/gomlx/pkg/ml/context"
+	. "github.com/gomlx/gomlx/core/graph"
+	mlmodel "github.com/gomlx/gomlx/ml/model"
 	"github.com/peftlab/peftlab/pkg/backend"
 	"github.com/peftlab/peftlab/pkg/model"
 	"github.com/peftlab/peftlab/pkg/peft"
@@ -30,10 +30,10 @@ func Example() {
 		fmt.Println(err)
 		return
 	}
-	ctx := context.New()
-	outs := context.MustExecOnceN(b, ctx, func(ctx *context.Context, tokens *Node) []*Node {
-		hidden, _ := model.Encode(ctx, base, m, model.Inputs{Tokens: tokens})
-		return []*Node{hidden, model.LMLogits(ctx, base, m, model.Inputs{Tokens: tokens})}
+	scope := mlmodel.NewStore().RootScope()
+	outs := mlmodel.MustExecOnceN(b, scope.Store(), func(scope *mlmodel.Scope, tokens *Node) []*Node {
+		hidden, _ := model.Encode(scope, base, m, model.Inputs{Tokens: tokens})
+		return []*Node{hidden, model.LMLogits(scope, base, m, model.Inputs{Tokens: tokens})}
 	}, [][]int32{{3, 1, 4, 1, 5}})
 	fmt.Println("hidden:", outs[0].Shape())
 	fmt.Println("logits:", outs[1].Shape())
@@ -47,8 +47,8 @@ func Example() {
 	// adapter  method         site        weight                            shape   params  trains
 	// task     PROMPT_TUNING  input/text  /adapters/task/input/text/prompt  [4 16]  64      yes
 	// trainable params: 64 || all params: 6418 || trainable%: 0.9972
-	// hidden: (Float32)[1 9 16]
-	// logits: (Float32)[1 5 50]
+	// hidden: (Float32)[1, 9, 16]
+	// logits: (Float32)[1, 5, 50]
 	// initialised from tokens [15 27 2 19]
 	// adapter "long" (PROMPT_TUNING): num_virtual_tokens 12 leaves no room for text: tiny has only 12 positions (MaxLen counts the soft tokens)
 }

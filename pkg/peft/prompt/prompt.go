@@ -4,11 +4,11 @@ import (
 	"fmt"
 	"math/rand/v2"
 
-	"github.com/gomlx/gomlx/pkg/core/dtypes"
-	"github.com/gomlx/gomlx/pkg/core/graph"
-	"github.com/gomlx/gomlx/pkg/core/shapes"
-	"github.com/gomlx/gomlx/pkg/core/tensors"
-	"github.com/gomlx/gomlx/pkg/ml/context"
+	"github.com/gomlx/compute/dtypes"
+	"github.com/gomlx/compute/shapes"
+	"github.com/gomlx/gomlx/core/graph"
+	"github.com/gomlx/gomlx/core/tensors"
+	mlmodel "github.com/gomlx/gomlx/ml/model"
 	"github.com/peftlab/peftlab/pkg/site"
 )
 
@@ -22,13 +22,13 @@ import (
 // created so far are initialised on the spot to make that possible. A prompt
 // that already exists (trained, or loaded from an adapter file) is used as it
 // is.
-func (c Config) Input(ctx *context.Context, s site.Site, x, mask *graph.Node) (*graph.Node, *graph.Node) {
+func (c Config) Input(sc *mlmodel.Scope, s site.Site, x, mask *graph.Node) (*graph.Node, *graph.Node) {
 	g := x.Graph()
 	batch, d := x.Shape().Dim(0), x.Shape().Dim(-1)
-	scope := s.InScope(ctx).Checked(false)
+	scope := s.InScope(sc)
 	v := scope.GetVariable(promptName)
 	if v == nil {
-		value, err := c.initialValue(ctx, g, x.DType(), d)
+		value, err := c.initialValue(sc, g, x.DType(), d)
 		if err != nil {
 			panic(fmt.Errorf("prompt tuning: initialising %s/%s: %w", scope.Scope(), promptName, err))
 		}
@@ -36,9 +36,9 @@ func (c Config) Input(ctx *context.Context, s site.Site, x, mask *graph.Node) (*
 	}
 	if want := shapes.Make(x.DType(), c.Tokens, d); !v.Shape().Equal(want) {
 		panic(fmt.Errorf("prompt tuning: %s is %s but the config asks for %s (num_virtual_tokens=%d, width=%d)",
-			v.ScopeAndName(), v.Shape(), want, c.Tokens, d))
+			v.Path(), v.Shape(), want, c.Tokens, d))
 	}
-	soft := graph.BroadcastPrefix(v.ValueGraph(g), batch)
+	soft := graph.BroadcastPrefix(v.NodeValue(g), batch)
 	x = graph.Concatenate([]*graph.Node{soft, x}, 1)
 	softMask := graph.Ones(g, shapes.Make(dtypes.Bool, batch, c.Tokens))
 	mask = graph.Concatenate([]*graph.Node{softMask, mask}, 1)
@@ -47,17 +47,17 @@ func (c Config) Input(ctx *context.Context, s site.Site, x, mask *graph.Node) (*
 
 // Linear implements site.Hook. Prompt tuning resolves no Linear site, so it is
 // never called; it leaves y unchanged.
-func (c Config) Linear(_ *context.Context, _ site.Site, _, y *graph.Node) *graph.Node { return y }
+func (c Config) Linear(_ *mlmodel.Scope, _ site.Site, _, y *graph.Node) *graph.Node { return y }
 
 // initialValue returns the [p, d] starting prompt in dtype.
-func (c Config) initialValue(ctx *context.Context, g *graph.Graph, dtype dtypes.DType, d int) (*tensors.Tensor, error) {
+func (c Config) initialValue(sc *mlmodel.Scope, g *graph.Graph, dtype dtypes.DType, d int) (*tensors.Tensor, error) {
 	if dtype != dtypes.Float32 && dtype != dtypes.Float64 {
 		return nil, fmt.Errorf("embeddings are %s; prompt tuning supports Float32 and Float64", dtype)
 	}
 	if c.init() == InitRandom {
 		return RandomValue(c.Tokens, d, c.Seed, dtype), nil
 	}
-	table := ctx.GetVariableByScopeAndName(embeddingScope, embeddingName)
+	table := sc.Store().GetVariable(mlmodel.JoinPath(embeddingScope, embeddingName))
 	if table == nil {
 		return nil, fmt.Errorf("the base model has no %s/%s table to sample tokens from", embeddingScope, embeddingName)
 	}
@@ -66,7 +66,7 @@ func (c Config) initialValue(ctx *context.Context, g *graph.Graph, dtype dtypes.
 		// the graph first runs. Initialise the ones created so far now (each
 		// with its own initializer, as would happen anyway) so the prompt can
 		// copy rows of the table the model will really use.
-		if err := ctx.InitializeVariables(g.Backend(), nil); err != nil {
+		if err := sc.Store().InitializeVariables(g.Backend(), nil); err != nil {
 			return nil, err
 		}
 	}

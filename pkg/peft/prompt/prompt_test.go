@@ -8,11 +8,11 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/gomlx/gomlx/pkg/core/dtypes"
-	"github.com/gomlx/gomlx/pkg/core/graph"
-	"github.com/gomlx/gomlx/pkg/core/tensors"
-	"github.com/gomlx/gomlx/pkg/ml/context"
-	"github.com/gomlx/gomlx/pkg/ml/context/checkpoints"
+	"github.com/gomlx/compute/dtypes"
+	"github.com/gomlx/gomlx/core/graph"
+	"github.com/gomlx/gomlx/core/tensors"
+	mlmodel "github.com/gomlx/gomlx/ml/model"
+	"github.com/gomlx/gomlx/ml/model/checkpoint"
 	"github.com/peftlab/peftlab/pkg/model"
 	"github.com/peftlab/peftlab/pkg/peft"
 	"github.com/peftlab/peftlab/pkg/peft/internal/peftest"
@@ -30,10 +30,10 @@ func attach(t *testing.T, c model.Config, cfg Config) *peft.Model {
 
 const promptPath = "/adapters/pt/input/text/prompt"
 
-func promptValue(t *testing.T, ctx *context.Context) []float32 {
+func promptValue(t *testing.T, sc *mlmodel.Scope) []float32 {
 	t.Helper()
-	scope, name := context.SplitScope(promptPath)
-	v := ctx.GetVariableByScopeAndName(scope, name)
+	scope, name := mlmodel.SplitPath(promptPath)
+	v := sc.Store().GetVariable(mlmodel.JoinPath(scope, name))
 	if v == nil {
 		t.Fatalf("no variable %s", promptPath)
 	}
@@ -41,9 +41,9 @@ func promptValue(t *testing.T, ctx *context.Context) []float32 {
 }
 
 // tableRows returns the rows of the base's text embedding table at ids, flat.
-func tableRows(t *testing.T, ctx *context.Context, ids []int32) []float32 {
+func tableRows(t *testing.T, sc *mlmodel.Scope, ids []int32) []float32 {
 	t.Helper()
-	emb := peftest.Flat(t, ctx.GetVariableByScopeAndName("/embed/text", "embeddings").MustValue())
+	emb := peftest.Flat(t, sc.Store().GetVariable(mlmodel.JoinPath("/embed/text", "embeddings")).MustValue())
 	d := len(emb) / peftest.MM.Vocab
 	var out []float32
 	for _, id := range ids {
@@ -108,12 +108,12 @@ func TestResolveErrors(t *testing.T) {
 func TestForwardShapesAndMask(t *testing.T) {
 	const p = 3
 	c := peftest.MM
-	ctx := peftest.NewCtx(t)
-	baseCls, baseLM := peftest.Forward(t, ctx, c, nil)
+	sc := peftest.NewCtx(t)
+	baseCls, baseLM := peftest.Forward(t, sc, c, nil)
 	m := attach(t, c, Config{Tokens: p})
-	outs := peftest.Run(t, ctx, c, m, func(ctx *context.Context, in model.Inputs) []*graph.Node {
-		hidden, mask := model.Encode(ctx, c, m, in)
-		return []*graph.Node{hidden, mask, model.LMLogits(ctx, c, m, in), model.Classify(ctx, c, m, in)}
+	outs := peftest.Run(t, sc, c, m, func(sc *mlmodel.Scope, in model.Inputs) []*graph.Node {
+		hidden, mask := model.Encode(sc, c, m, in)
+		return []*graph.Node{hidden, mask, model.LMLogits(sc, c, m, in), model.Classify(sc, c, m, in)}
 	})
 	patches, tokens := c.Patches(), 5
 	if got, want := outs[0].Shape().Dimensions, []int{2, patches + p + tokens, c.Width}; !slices.Equal(got, want) {
@@ -139,33 +139,33 @@ func TestForwardShapesAndMask(t *testing.T) {
 // On a fresh base, adapter and base built together in one graph, the prompt
 // starts as the sampled rows of the very table the model uses.
 func TestVocabInitFreshBase(t *testing.T) {
-	ctx := peftest.NewCtx(t)
+	sc := peftest.NewCtx(t)
 	m := attach(t, peftest.MM, Config{Tokens: 4, Seed: 11})
-	peftest.Forward(t, ctx, peftest.MM, m)
+	peftest.Forward(t, sc, peftest.MM, m)
 	ids := SampleTokens(peftest.MM.Vocab, 4, 11)
-	if got, want := promptValue(t, ctx), tableRows(t, ctx, ids); !slices.Equal(got, want) {
+	if got, want := promptValue(t, sc), tableRows(t, sc, ids); !slices.Equal(got, want) {
 		t.Errorf("prompt = %v, want rows %v of the embedding table = %v", got, ids, want)
 	}
-	checkTrainable(t, ctx)
+	checkTrainable(t, sc)
 }
 
 // On a base loaded from a checkpoint file the prompt copies the loaded table,
 // and the base computes what it computed before saving.
 func TestVocabInitLoadedBase(t *testing.T) {
 	dir := t.TempDir()
-	ctx := peftest.NewCtx(t)
-	baseCls, _ := peftest.Forward(t, ctx, peftest.MM, nil)
-	h, err := checkpoints.Build(ctx).Dir(dir).Done()
+	sc := peftest.NewCtx(t)
+	baseCls, _ := peftest.Forward(t, sc, peftest.MM, nil)
+	h, err := checkpoint.Build(sc.Store()).Dir(dir).Done()
 	if err != nil {
 		t.Fatal(err)
 	}
 	if err := h.Save(); err != nil {
 		t.Fatal(err)
 	}
-	saved := tableRows(t, ctx, SampleTokens(peftest.MM.Vocab, 5, 3))
+	saved := tableRows(t, sc, SampleTokens(peftest.MM.Vocab, 5, 3))
 
-	loaded := context.New()
-	if _, err := checkpoints.Build(loaded).Dir(dir).Done(); err != nil {
+	loaded := mlmodel.NewStore().RootScope()
+	if _, err := checkpoint.Build(loaded.Store()).Dir(dir).Done(); err != nil {
 		t.Fatal(err)
 	}
 	m := attach(t, peftest.MM, Config{Tokens: 5, Seed: 3})
@@ -182,11 +182,11 @@ func TestVocabInitLoadedBase(t *testing.T) {
 // An existing prompt (trained, or loaded from an adapter file) is used as it
 // is, never re-initialised.
 func TestExistingPromptIsKept(t *testing.T) {
-	ctx := peftest.NewCtx(t)
+	sc := peftest.NewCtx(t)
 	m := attach(t, peftest.Text, Config{Tokens: 2})
-	_, lm0 := peftest.Forward(t, ctx, peftest.Text, m)
-	scope, name := context.SplitScope(promptPath)
-	v := ctx.GetVariableByScopeAndName(scope, name)
+	_, lm0 := peftest.Forward(t, sc, peftest.Text, m)
+	scope, name := mlmodel.SplitPath(promptPath)
+	v := sc.Store().GetVariable(mlmodel.JoinPath(scope, name))
 	trained := make([]float32, 2*peftest.Text.Width)
 	for i := range trained {
 		trained[i] = float32(i%5) - 2
@@ -194,8 +194,8 @@ func TestExistingPromptIsKept(t *testing.T) {
 	if err := v.SetValue(tensors.FromFlatDataAndDimensions(trained, 2, peftest.Text.Width)); err != nil {
 		t.Fatal(err)
 	}
-	_, lm1 := peftest.Forward(t, ctx, peftest.Text, m)
-	if got := promptValue(t, ctx); !slices.Equal(got, trained) {
+	_, lm1 := peftest.Forward(t, sc, peftest.Text, m)
+	if got := promptValue(t, sc); !slices.Equal(got, trained) {
 		t.Errorf("prompt was re-initialised: %v", got)
 	}
 	if peftest.MaxDiff(lm0, lm1) < 1e-4 {
@@ -204,10 +204,10 @@ func TestExistingPromptIsKept(t *testing.T) {
 }
 
 func TestRandomInit(t *testing.T) {
-	ctx := peftest.NewCtx(t)
+	sc := peftest.NewCtx(t)
 	m := attach(t, peftest.Text, Config{Tokens: 6, Init: InitRandom, Seed: 5})
-	peftest.Forward(t, ctx, peftest.Text, m)
-	got := promptValue(t, ctx)
+	peftest.Forward(t, sc, peftest.Text, m)
+	got := promptValue(t, sc)
 	want := peftest.Flat(t, RandomValue(6, peftest.Text.Width, 5, dtypes.Float32))
 	if !slices.Equal(got, want) {
 		t.Errorf("random prompt = %v, want RandomValue(...) = %v", got, want)
@@ -225,11 +225,11 @@ func TestRandomInit(t *testing.T) {
 // A prompt that overflows MaxLen with the batch's text fails at build time
 // with the model's message.
 func TestTooLongAtBuild(t *testing.T) {
-	ctx := peftest.NewCtx(t)
+	sc := peftest.NewCtx(t)
 	m := attach(t, peftest.Text, Config{Tokens: 8}) // 8 + 5 tokens > MaxLen 12
 	tokens, _ := peftest.Batch(peftest.Text)
-	_, err := context.ExecOnce(peftest.Backend(t), ctx, func(ctx *context.Context, tok *graph.Node) *graph.Node {
-		return model.LMLogits(ctx, peftest.Text, m, model.Inputs{Tokens: tok})
+	_, err := mlmodel.ExecOnce(peftest.Backend(t), sc.Store(), func(sc *mlmodel.Scope, tok *graph.Node) *graph.Node {
+		return model.LMLogits(sc, peftest.Text, m, model.Inputs{Tokens: tok})
 	}, tokens)
 	if err == nil || !strings.Contains(err.Error(), "exceeds MaxLen 12") || !strings.Contains(err.Error(), "8 inserted") {
 		t.Errorf("err = %v, want the MaxLen overflow named", err)
@@ -238,13 +238,13 @@ func TestTooLongAtBuild(t *testing.T) {
 
 // Only the prompt trains, and the loss reaches it.
 func TestGradientReachesPrompt(t *testing.T) {
-	ctx := peftest.NewCtx(t)
+	sc := peftest.NewCtx(t)
 	m := attach(t, peftest.Text, Config{Tokens: 3})
-	outs := peftest.Run(t, ctx, peftest.Text, m, func(ctx *context.Context, in model.Inputs) []*graph.Node {
-		logits := model.LMLogits(ctx, peftest.Text, m, in)
-		m.ApplyTrainable(ctx)
+	outs := peftest.Run(t, sc, peftest.Text, m, func(sc *mlmodel.Scope, in model.Inputs) []*graph.Node {
+		logits := model.LMLogits(sc, peftest.Text, m, in)
+		m.ApplyTrainable(sc)
 		loss := graph.ReduceAllSum(graph.Mul(logits, logits))
-		return ctx.BuildTrainableVariablesGradientsGraph(loss)
+		return sc.BuildTrainableVariablesGradientsGraph(loss)
 	})
 	if len(outs) != 1 {
 		t.Fatalf("%d trainable variables, want only the prompt", len(outs))
@@ -261,11 +261,11 @@ func TestGradientReachesPrompt(t *testing.T) {
 	}
 }
 
-func checkTrainable(t *testing.T, ctx *context.Context) {
+func checkTrainable(t *testing.T, sc *mlmodel.Scope) {
 	t.Helper()
-	for v := range ctx.IterVariables() {
-		if want := v.ScopeAndName() == promptPath; v.Trainable != want {
-			t.Errorf("%s: trainable = %v, want %v", v.ScopeAndName(), v.Trainable, want)
+	for v := range sc.IterVariables() {
+		if want := v.Path() == promptPath; v.Trainable != want {
+			t.Errorf("%s: trainable = %v, want %v", v.Path(), v.Trainable, want)
 		}
 	}
 }

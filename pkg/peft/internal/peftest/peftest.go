@@ -6,17 +6,17 @@ import (
 	"math/rand/v2"
 	"testing"
 
-	"github.com/gomlx/gomlx/backends"
-	"github.com/gomlx/gomlx/pkg/core/graph"
-	"github.com/gomlx/gomlx/pkg/core/tensors"
-	"github.com/gomlx/gomlx/pkg/ml/context"
+	"github.com/gomlx/compute"
+	"github.com/gomlx/gomlx/core/graph"
+	"github.com/gomlx/gomlx/core/tensors"
+	mlmodel "github.com/gomlx/gomlx/ml/model"
 	"github.com/peftlab/peftlab/pkg/backend/backendtest"
 	"github.com/peftlab/peftlab/pkg/model"
 	"github.com/peftlab/peftlab/pkg/site"
 )
 
 // Backend returns the test binary's shared backend (fast gradients installed).
-func Backend(t testing.TB) backends.Backend { return backendtest.Backend(t) }
+func Backend(t testing.TB) compute.Backend { return backendtest.Backend(t) }
 
 // MM is a tiny multimodal base (text and images), Text a tiny text-only one.
 var (
@@ -26,13 +26,13 @@ var (
 )
 
 // NewCtx returns a fresh context with a fixed RNG seed.
-func NewCtx(t testing.TB) *context.Context {
+func NewCtx(t testing.TB) *mlmodel.Scope {
 	t.Helper()
-	ctx := context.New()
-	if err := ctx.SetRNGStateFromSeed(7); err != nil {
+	scope := mlmodel.NewStore().RootScope()
+	if err := scope.Store().SetRNGStateFromSeed(7); err != nil {
 		t.Fatal(err)
 	}
-	return ctx
+	return scope
 }
 
 // Batch returns 2 right-padded token rows of length 5 and 2 random images.
@@ -50,30 +50,30 @@ func Batch(c model.Config) (tokens, images *tensors.Tensor) {
 // Run builds fn on the batch of c (tokens, and images when c has them) in a
 // fresh executor on ctx and returns its outputs. When hook is a *peft.Model it
 // applies its trainability after the build, as the trainer does.
-func Run(t testing.TB, ctx *context.Context, c model.Config, hook site.Hook,
-	fn func(ctx *context.Context, in model.Inputs) []*graph.Node) []*tensors.Tensor {
+func Run(t testing.TB, scope *mlmodel.Scope, c model.Config, hook site.Hook,
+	fn func(scope *mlmodel.Scope, in model.Inputs) []*graph.Node) []*tensors.Tensor {
 	t.Helper()
 	tokens, images := Batch(c)
-	build := func(ctx *context.Context, in model.Inputs) []*graph.Node {
-		out := fn(ctx, in)
-		if m, ok := hook.(interface{ ApplyTrainable(*context.Context) }); ok {
-			m.ApplyTrainable(ctx)
+	build := func(scope *mlmodel.Scope, in model.Inputs) []*graph.Node {
+		out := fn(scope, in)
+		if m, ok := hook.(interface{ ApplyTrainable(*mlmodel.Scope) }); ok {
+			m.ApplyTrainable(scope)
 		}
 		return out
 	}
 	var (
-		exec *context.Exec
+		exec *mlmodel.Exec
 		err  error
 		args = []any{tokens}
 	)
 	if c.HasImage() {
 		args = append(args, images)
-		exec, err = context.NewExec(Backend(t), ctx, func(ctx *context.Context, tok, img *graph.Node) []*graph.Node {
-			return build(ctx, model.Inputs{Tokens: tok, Images: img})
+		exec, err = mlmodel.NewExec(Backend(t), scope.Store(), func(scope *mlmodel.Scope, tok, img *graph.Node) []*graph.Node {
+			return build(scope, model.Inputs{Tokens: tok, Images: img})
 		})
 	} else {
-		exec, err = context.NewExec(Backend(t), ctx, func(ctx *context.Context, tok *graph.Node) []*graph.Node {
-			return build(ctx, model.Inputs{Tokens: tok})
+		exec, err = mlmodel.NewExec(Backend(t), scope.Store(), func(scope *mlmodel.Scope, tok *graph.Node) []*graph.Node {
+			return build(scope, model.Inputs{Tokens: tok})
 		})
 	}
 	if err != nil {
@@ -88,10 +88,10 @@ func Run(t testing.TB, ctx *context.Context, c model.Config, hook site.Hook,
 
 // Forward runs Classify and LMLogits of base c with hook on ctx and returns
 // their values, flat.
-func Forward(t testing.TB, ctx *context.Context, c model.Config, hook site.Hook) (cls, lm []float32) {
+func Forward(t testing.TB, scope *mlmodel.Scope, c model.Config, hook site.Hook) (cls, lm []float32) {
 	t.Helper()
-	outs := Run(t, ctx, c, hook, func(ctx *context.Context, in model.Inputs) []*graph.Node {
-		return []*graph.Node{model.Classify(ctx, c, hook, in), model.LMLogits(ctx, c, hook, in)}
+	outs := Run(t, scope, c, hook, func(scope *mlmodel.Scope, in model.Inputs) []*graph.Node {
+		return []*graph.Node{model.Classify(scope, c, hook, in), model.LMLogits(scope, c, hook, in)}
 	})
 	return Flat(t, outs[0]), Flat(t, outs[1])
 }
