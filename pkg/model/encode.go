@@ -61,9 +61,9 @@ func Encode(sc *mlmodel.Scope, c Config, hook site.Hook, in Inputs) (hidden, mas
 		x, mask = Concatenate(xs, 1), Concatenate(masks, 1)
 	}
 
-	allowed := AttentionMask(mask, patches)
+	bias := AttentionBias(AttentionMask(mask, patches), c.Heads)
 	for i := 0; i < c.Blocks; i++ {
-		x = block(root, c, hook, i, x, allowed)
+		x = block(root, c, hook, i, x, bias)
 	}
 	return LayerNorm(root.At("%s", scopeFinalLN), x), mask
 }

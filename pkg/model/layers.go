@@ -7,7 +7,6 @@ import (
 	"github.com/gomlx/compute/dtypes"
 	"github.com/gomlx/compute/shapes"
 	. "github.com/gomlx/gomlx/core/graph" //nolint:revive // GoMLX layer style: graph ops read as math.
-	"github.com/gomlx/gomlx/ml/layers/activation"
 	mlmodel "github.com/gomlx/gomlx/ml/model"
 	"github.com/gomlx/gomlx/ml/model/initializer"
 	"github.com/peftlab/peftlab/pkg/site"
@@ -90,18 +89,65 @@ func onesLike(n int) []int {
 // row must allow at least one key (the model always allows a position to see
 // itself), otherwise its weights are spread over blocked keys.
 func Attend(q, k, v, allowed *Node) *Node {
-	dims := q.Shape().Dimensions
-	b, s, h, dh := dims[0], dims[1], dims[2], dims[3]
-	logits := Einsum("bqhd,bkhd->bhqk", q, k)
-	logits = MulScalar(logits, 1/math.Sqrt(float64(dh)))
-	mask := BroadcastToDims(InsertAxes(allowed, 1), b, h, s, s)
-	logits = Where(mask, logits, Scalar(q.Graph(), f32, blocked))
-	weights := Softmax(logits, -1)
-	return Einsum("bhqk,bkhd->bqhd", weights, v)
+	return attend(q, k, v, AttentionBias(allowed, q.Shape().Dimensions[2]))
+}
+
+// AttentionBias turns allowed [B, S, S] Bool into the additive mask attend
+// takes, [B, H, S, S] Float32: 0 where the query may see the key, blocked
+// (-1e9) where not. Adding it gives the same weights as selecting blocked
+// logits (exp of -1e9 underflows to exactly 0), with a gradient that is the
+// identity; Encode builds it once and every block shares it.
+func AttentionBias(allowed *Node, heads int) *Node {
+	g := allowed.Graph()
+	dims := allowed.Shape().Dimensions
+	b, s := dims[0], dims[1]
+	zero, neg := ScalarZero(g, f32), Scalar(g, f32, blocked)
+	bias := Where(allowed, BroadcastToDims(zero, b, s, s), BroadcastToDims(neg, b, s, s))
+	return BroadcastToDims(InsertAxes(bias, 1), b, heads, s, s)
+}
+
+// attend is Attend with the mask given as AttentionBias. The 1/√dh scale is
+// applied to q, which is S/dh times smaller than the logits (for dh a power
+// of 4, as in every shipped base, the scale is a power of two and the result
+// is bit-identical to scaling the logits).
+func attend(q, k, v, bias *Node) *Node {
+	dh := q.Shape().Dimensions[3]
+	q = MulScalar(q, 1/math.Sqrt(float64(dh)))
+	logits := Add(Einsum("bqhd,bkhd->bhqk", q, k), bias)
+	return Einsum("bhqk,bkhd->bqhd", softmaxLastAxis(logits), v)
+}
+
+// softmaxLastAxis is the backend's fused softmax over the last axis, with
+// the softmax Jacobian applied directly in the backward pass.
+//
+// GoMLX differentiates its fused softmax through the decomposed formula,
+// which recomputes max, exp (in float64 on the Go backend) and sum of the
+// [B, H, S, S] logits for the backward pass. The gradient of y = softmax(x)
+// is y·(v - Σ v·y) for an incoming gradient v: a few products and one sum.
+// Graphs whose store says they are not training (inference through
+// model.Exec) get GoMLX's form, whose gradient is GoMLX's own.
+func softmaxLastAxis(x *Node) *Node {
+	y := Softmax(x, -1)
+	if !mayDifferentiate(x.Graph()) {
+		return y
+	}
+	return withGradient(y, x, func(v *Node) *Node {
+		ys := StopGradient(y)
+		return Mul(ys, Sub(v, ReduceAndKeep(Mul(v, ys), ReduceSum, -1)))
+	})
+}
+
+// mayDifferentiate reports whether a graph is likely to be differentiated,
+// so that the gradient-friendly forms above are worth their extra forward
+// ops: false only for graphs built by a model.Exec whose store says they are
+// not training. Either answer gives correct gradients.
+func mayDifferentiate(g *Graph) bool {
+	s := mlmodel.GetStore(g)
+	return s == nil || s.IsTraining(g)
 }
 
 // attention is the multi-head self-attention of block i: sites attn/q, k, v, o.
-func attention(root *mlmodel.Scope, c Config, hook site.Hook, i int, x, allowed *Node) *Node {
+func attention(root *mlmodel.Scope, c Config, hook site.Hook, i int, x, bias *Node) *Node {
 	dims := x.Shape().Dimensions
 	b, s := dims[0], dims[1]
 	heads := func(name string) *Node {
@@ -109,23 +155,23 @@ func attention(root *mlmodel.Scope, c Config, hook site.Hook, i int, x, allowed 
 		return Reshape(y, b, s, c.Heads, c.HeadDim())
 	}
 	q, k, v := heads("attn/q"), heads("attn/k"), heads("attn/v")
-	out := Reshape(Attend(q, k, v, allowed), b, s, c.Width)
+	out := Reshape(attend(q, k, v, bias), b, s, c.Width)
 	return Linear(root, hook, c.blockSite(i, "attn/o"), out)
 }
 
 // mlp is block i's feed-forward part: mlp/up, exact GELU, mlp/down.
 func mlp(root *mlmodel.Scope, c Config, hook site.Hook, i int, x *Node) *Node {
 	h := Linear(root, hook, c.blockSite(i, "mlp/up"), x)
-	h = activation.Gelu(h)
+	h = Gelu(h)
 	return Linear(root, hook, c.blockSite(i, "mlp/down"), h)
 }
 
 // block is one pre-LN transformer block:
 //
 //	x = x + attention(LN1(x));  x = x + MLP(LN2(x))
-func block(root *mlmodel.Scope, c Config, hook site.Hook, i int, x, allowed *Node) *Node {
-	x = Add(x, attention(root, c, hook, i, LayerNorm(root.At("block").At("%s", fmt.Sprint(i)).At("ln1"), x), allowed))
-	x = Add(x, mlp(root, c, hook, i, LayerNorm(root.At("block").At("%s", fmt.Sprint(i)).At("ln2"), x)))
+func block(root *mlmodel.Scope, c Config, hook site.Hook, i int, x, bias *Node) *Node {
+	x = Add(x, attention(root, c, hook, i, LayerNorm(root.At("block").At("%d", i).At("ln1"), x), bias))
+	x = Add(x, mlp(root, c, hook, i, LayerNorm(root.At("block").At("%d", i).At("ln2"), x)))
 	return x
 }
 
