@@ -6,8 +6,24 @@
 # Every install step is idempotent (`go run ./kernel install` says "nothing to do" the second
 # time); see kernel/ for what it installs and where.
 
+# GOEXPERIMENT=simd compiles the AVX2/AVX-512 matrix-product kernels of GoMLX's pure-Go backend
+# (Go 1.26's simd/archsimd); without it every product runs scalar loops, many times slower. It
+# is exported to everything the Makefile runs (go vet, go test, the kernel, whose GoNB kernelspec
+# and `exec` pass it on to every notebook cell) and spelled out on each go command line, so logs
+# show it. A GOEXPERIMENT you set is kept, with simd appended unless it names simd already or
+# opts out with nosimd: `make GOEXPERIMENT=nosimd test` builds the portable loops on purpose.
+comma := ,
+GOEXPERIMENT ?= simd
+ifeq ($(strip $(GOEXPERIMENT)),)
+override GOEXPERIMENT := simd
+else ifeq ($(filter simd nosimd,$(subst $(comma), ,$(GOEXPERIMENT))),)
+override GOEXPERIMENT := $(GOEXPERIMENT),simd
+endif
+export GOEXPERIMENT
+
 GO        ?= go
-KERNEL    := $(GO) run ./kernel
+GOCMD     := GOEXPERIMENT=$(GOEXPERIMENT) $(GO)
+KERNEL    := $(GOCMD) run ./kernel
 NOTEBOOKS := $(sort $(wildcard notebooks/*.ipynb))
 # Packages with benchmarks (a _test.go file declaring func Benchmark...).
 BENCH_PKGS = $(sort $(patsubst %/,./%,$(dir $(shell grep -rl --include='*_test.go' '^func Benchmark' pkg kernel 2>/dev/null))))
@@ -25,8 +41,8 @@ lab: install
 # The same as CI (.ci/run). `install -test` also installs chromium for the chart test.
 test:
 	$(KERNEL) install -test
-	$(GO) vet ./...
-	$(GO) test ./...
+	$(GOCMD) vet ./...
+	$(GOCMD) test ./...
 	$(KERNEL) exec $(NOTEBOOKS)
 
 # Execute the notebooks only (fast mode; add ARGS=-full for the full runs).
@@ -38,5 +54,5 @@ data:
 
 bench:
 	@if [ -z "$(BENCH_PKGS)" ]; then echo "no benchmarks found"; else \
-		echo $(GO) test -run '^$$' -bench . $(BENCH_PKGS); \
-		$(GO) test -run '^$$' -bench . $(BENCH_PKGS); fi
+		echo $(GOCMD) test -run '^$$' -bench . $(BENCH_PKGS); \
+		$(GOCMD) test -run '^$$' -bench . $(BENCH_PKGS); fi

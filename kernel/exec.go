@@ -112,16 +112,13 @@ func execNotebooks(log *logger, paths []string, opt execOptions) ([]execResult, 
 		return nil, err
 	}
 	// A variant of the registered kernel for this run: plain-text compile errors (which the
-	// checker reads), and the caller's GOMLX_BACKEND when it is set.
+	// checker reads), the caller's GOMLX_BACKEND when it is set, and GOEXPERIMENT with simd.
 	overlay, err := os.MkdirTemp("", "peftlab-exec-kernel-")
 	if err != nil {
 		return nil, err
 	}
 	defer os.RemoveAll(overlay)
-	env := map[string]string{}
-	if b := os.Getenv("GOMLX_BACKEND"); b != "" {
-		env["GOMLX_BACKEND"] = b
-	}
+	env := runEnv(spec)
 	jupyterPath, err := overlayKernel(spec, overlay, []string{"--raw_error"}, env)
 	if err != nil {
 		return nil, err
@@ -129,7 +126,7 @@ func execNotebooks(log *logger, paths []string, opt execOptions) ([]execResult, 
 	if opt.Warm {
 		// Not fatal: a package that does not build fails the notebooks importing it, with the
 		// compiler's message in the cell, and leaves the other notebooks to run.
-		if err := warmBuildCache(log, paths); err != nil {
+		if err := warmBuildCache(log, paths, env[goExperimentEnv]); err != nil {
 			log.printf("warning: %v", err)
 		}
 	}
@@ -146,8 +143,10 @@ func execNotebooks(log *logger, paths []string, opt execOptions) ([]execResult, 
 }
 
 // warmBuildCache builds the module holding the notebooks (go build ./...), so that the first
-// cell importing peftlab compiles in seconds instead of a minute.
-func warmBuildCache(log *logger, notebooks []string) error {
+// cell importing peftlab compiles in seconds instead of a minute. It builds with the kernel's
+// GOEXPERIMENT: Go's build cache is keyed by it, so a build with other experiments would not
+// warm anything the cells use.
+func warmBuildCache(log *logger, notebooks []string, goexperiment string) error {
 	root := moduleRoot(filepath.Dir(notebooks[0]))
 	if root == "" {
 		return nil
@@ -159,12 +158,13 @@ func warmBuildCache(log *logger, notebooks []string) error {
 	start := time.Now()
 	cmd := exec.Command(goBin, "build", "./...")
 	cmd.Dir = root
+	cmd.Env = append(os.Environ(), goExperimentEnv+"="+goexperiment)
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	if err := cmd.Run(); err != nil {
 		return fmt.Errorf("go build ./... in %s (warming the build cache) failed: %w\n%s", root, err, tail(out.String(), 3000))
 	}
-	log.printf("build cache warm (go build ./... took %.1fs)", time.Since(start).Seconds())
+	log.printf("build cache warm (GOEXPERIMENT=%s go build ./... took %.1fs)", goexperiment, time.Since(start).Seconds())
 	return nil
 }
 

@@ -70,8 +70,10 @@ func TestExecCommandExitStatus(t *testing.T) {
 			}
 		}
 	}
-	// The cell imported the checkout's pkg/site, and the kernel saw fast mode and the backend.
-	for _, want := range []string{"site kind: linear", "fast: 1", "backend: go", "shell ok", "PASS"} {
+	// The cell imported the checkout's pkg/site, the kernel saw fast mode and the backend, and GoNB
+	// built the cell with GOEXPERIMENT=simd (the backend's AVX matrix products).
+	for _, want := range []string{"site kind: linear", "fast: 1", "backend: go", "shell ok", "PASS",
+		"built with GOEXPERIMENT: " + goExperiment() + "\n"} {
 		if !strings.Contains(stdout.String(), want) {
 			t.Errorf("executed pass.ipynb stdout lacks %q:\n%s", want, stdout.String())
 		}

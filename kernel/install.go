@@ -22,7 +22,8 @@ func cmdInstall(args []string) error {
 		fmt.Fprintln(fs.Output(), "usage: go run ./kernel install [-force] [-test] [-no-data]\n\n"+
 			"Builds GoNB "+goTools[0].Version+" and goimports into "+binDir()+", installs Jupyter when missing\n"+
 			"(Debian packages, with sudo when not root), registers the Jupyter kernel \""+kernelName+"\" with\n"+
-			"GOMLX_BACKEND=$GOMLX_BACKEND (default \""+defaultBackend+"\"), installs the ECharts script and the data sets.")
+			"GOMLX_BACKEND=$GOMLX_BACKEND (default \""+defaultBackend+"\") and GOEXPERIMENT=$GOEXPERIMENT plus simd (the\n"+
+			"backend's AVX matrix-product kernels; GOEXPERIMENT=nosimd opts out), installs the ECharts script and the data sets.")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {

@@ -46,11 +46,14 @@ func backendSetting() string {
 // kernelEnv is the environment the kernel runs with. GoNB finds go, goimports and gopls on PATH,
 // and a Jupyter started from a desktop launcher or VS Code may not have them there, so the
 // tool directories are put first; jupyter_client (7.0 and later) expands ${PATH} to the
-// launching process's PATH.
+// launching process's PATH. GOEXPERIMENT carries simd (see goexperiment.go): GoNB compiles
+// every cell with `go build`, and without it the backend's matrix products fall back to scalar
+// loops.
 func kernelEnv(goBin string) map[string]string {
 	path := binDir() + string(os.PathListSeparator) + filepath.Dir(goBin) + string(os.PathListSeparator) + "${PATH}"
 	return map[string]string{
 		"GOMLX_BACKEND": backendSetting(),
+		goExperimentEnv: goExperiment(),
 		"PATH":          path,
 	}
 }
@@ -80,7 +83,7 @@ func registerKernel(log *logger, force bool) (changed bool, err error) {
 	env := kernelEnv(goBin)
 	if !force {
 		if spec, err := readKernelSpec(dest); err == nil && specIsCurrent(spec, gonb, env) {
-			log.printf("kernel: %q already registered in %s (GOMLX_BACKEND=%s)", kernelName, dest, env["GOMLX_BACKEND"])
+			log.printf("kernel: %q already registered in %s (GOMLX_BACKEND=%s, GOEXPERIMENT=%s)", kernelName, dest, env["GOMLX_BACKEND"], env[goExperimentEnv])
 			return false, nil
 		}
 	}
@@ -142,7 +145,7 @@ func registerKernel(log *logger, force bool) (changed bool, err error) {
 	if err != nil {
 		return false, fmt.Errorf("register kernel %q: %w", kernelName, err)
 	}
-	log.printf("kernel: registered %q (%s) in %s with GOMLX_BACKEND=%s", kernelName, kernelDisplay, dest, env["GOMLX_BACKEND"])
+	log.printf("kernel: registered %q (%s) in %s with GOMLX_BACKEND=%s GOEXPERIMENT=%s", kernelName, kernelDisplay, dest, env["GOMLX_BACKEND"], env[goExperimentEnv])
 	return true, nil
 }
 
@@ -152,12 +155,7 @@ func specIsCurrent(spec kernelSpec, gonb string, env map[string]string) bool {
 	if len(spec.Argv) == 0 || spec.Argv[0] != gonb || spec.DisplayName != kernelDisplay {
 		return false
 	}
-	for k, v := range env {
-		if spec.Env[k] != v {
-			return false
-		}
-	}
-	return slices.Contains(spec.Argv, "--kernel")
+	return envIncluded(env, spec.Env) && slices.Contains(spec.Argv, "--kernel")
 }
 
 func readKernelSpec(dir string) (kernelSpec, error) {
@@ -195,7 +193,8 @@ func registeredKernel() (kernelSpec, error) {
 // overlayKernel writes a variant of the registered kernelspec into a temporary directory that
 // is put first on JUPYTER_PATH for one Jupyter process, so that process gets the variant without
 // touching the user's registration. It is how `exec` asks for plain-text compile errors and how
-// a caller's GOMLX_BACKEND overrides the registered one. It returns the JUPYTER_PATH value.
+// a caller's GOMLX_BACKEND or GOEXPERIMENT overrides the registered one (see runEnv). It returns
+// the JUPYTER_PATH value.
 func overlayKernel(spec kernelSpec, dir string, extraArgs []string, env map[string]string) (string, error) {
 	spec.Argv = append(slices.Clone(spec.Argv), extraArgs...)
 	spec.Env = maps.Clone(spec.Env)
@@ -219,6 +218,23 @@ func overlayKernel(spec kernelSpec, dir string, extraArgs []string, env map[stri
 		path += string(os.PathListSeparator) + p
 	}
 	return path, nil
+}
+
+// runEnv is what a kernel started by `exec` or `lab` must run with beyond the registered spec:
+// the caller's GOMLX_BACKEND when set, and GOEXPERIMENT with simd (the caller's value, else the
+// registered one, with simd added unless it says "nosimd"). A spec registered before peftlab set
+// GOEXPERIMENT thus still builds cells with simd.
+func runEnv(spec kernelSpec) map[string]string {
+	env := map[string]string{}
+	if b := strings.TrimSpace(os.Getenv("GOMLX_BACKEND")); b != "" {
+		env["GOMLX_BACKEND"] = b
+	}
+	exp := spec.Env[goExperimentEnv]
+	if v, ok := os.LookupEnv(goExperimentEnv); ok && strings.TrimSpace(v) != "" {
+		exp = v
+	}
+	env[goExperimentEnv] = withSIMD(exp)
+	return env
 }
 
 // toolsPresent reports whether the gonb and goimports binaries exist in binDir.

@@ -112,14 +112,15 @@ func newLabServer(opt labOptions) (*labServer, error) {
 	}
 	s := &labServer{Token: token, UI: ui, IP: ip, Port: port, cleanup: func() {}}
 	env := jupyterEnv("JUPYTER_TOKEN=" + token)
-	// The caller's GOMLX_BACKEND wins over the registered one, for this server only.
-	if b := os.Getenv("GOMLX_BACKEND"); b != "" && b != spec.Env["GOMLX_BACKEND"] {
+	// The caller's GOMLX_BACKEND and GOEXPERIMENT win over the registered ones, for this server
+	// only; so does simd in GOEXPERIMENT when the registration predates it.
+	if want := runEnv(spec); !envIncluded(want, spec.Env) {
 		overlay, err := os.MkdirTemp("", "peftlab-lab-kernel-")
 		if err != nil {
 			return nil, err
 		}
 		s.cleanup = func() { os.RemoveAll(overlay) }
-		jp, err := overlayKernel(spec, overlay, nil, map[string]string{"GOMLX_BACKEND": b})
+		jp, err := overlayKernel(spec, overlay, nil, want)
 		if err != nil {
 			s.cleanup()
 			return nil, err
@@ -135,6 +136,16 @@ func newLabServer(opt labOptions) (*labServer, error) {
 	}
 	s.URL = fmt.Sprintf("http://127.0.0.1:%d/%s?token=%s", port, page, token)
 	return s, nil
+}
+
+// envIncluded reports whether every variable of want has the same value in env.
+func envIncluded(want, env map[string]string) bool {
+	for k, v := range want {
+		if env[k] != v {
+			return false
+		}
+	}
+	return true
 }
 
 // labArgs is the jupyter command line. The flags used exist with the same meaning in classic

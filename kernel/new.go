@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
+	"sort"
 	"strings"
 
 	"github.com/peftlab/peftlab/pkg/atomicfile"
@@ -28,10 +30,12 @@ func pinCell(rel string) string {
 		pinReplace + rel + " " + pinRequire
 }
 
-// newNotebook returns a notebook with a title, the pinning cell and a first code cell.
+// newNotebook returns a notebook with a title, the pinning cell and a first code cell, which
+// shows the mode and backend.Describe(): the backend, its matrix-product kernels (simd:avx512,
+// simd:avx2 or portable) and the GoMLX version.
 func newNotebook(title, rel string) *notebook {
-	code := "%%\n" +
-		"fmt.Println(\"fast mode:\", os.Getenv(\"" + fastEnv + "\") == \"1\", \"| GOMLX_BACKEND:\", os.Getenv(\"GOMLX_BACKEND\"))"
+	code := "import \"github.com/peftlab/peftlab/pkg/backend\"\n\n%%\n" +
+		"fmt.Println(\"fast mode:\", os.Getenv(\"" + fastEnv + "\") == \"1\", \"| backend:\", backend.Describe())"
 	return &notebook{
 		Cells: []cell{
 			{ID: "title", CellType: "markdown", Source: multiline("# " + title + "\n\nWhat this notebook shows, in one paragraph.")},
@@ -130,6 +134,54 @@ func committedProblems(nb *notebook) []string {
 	}
 	if first {
 		probs = append(probs, "no code cell")
+	}
+	return probs
+}
+
+// pinRe matches a module requirement pinned in a notebook's `!*go mod edit` line.
+var pinRe = regexp.MustCompile(`-require=([^\s@]+)@(\S+)`)
+
+// notebookPins returns the module versions a notebook pins with `go mod edit -require=`, except
+// peftlab itself (pinned to the checkout through -replace).
+func notebookPins(nb *notebook) map[string]string {
+	pins := map[string]string{}
+	for _, c := range nb.Cells {
+		if c.CellType != "code" {
+			continue
+		}
+		for _, line := range strings.Split(string(c.Source), "\n") {
+			if !strings.HasPrefix(strings.TrimSpace(line), "!") || !strings.Contains(line, "go mod edit") {
+				continue
+			}
+			for _, m := range pinRe.FindAllStringSubmatch(line, -1) {
+				if m[1] != "github.com/peftlab/peftlab" {
+					pins[m[1]] = m[2]
+				}
+			}
+		}
+	}
+	return pins
+}
+
+// pinProblems lists the pins of a notebook that disagree with the checkout's go.mod (module path
+// to version, from its require lines): a notebook must build with exactly the versions the
+// library is built and tested with, and a module go.mod does not require at all is pinned to
+// nothing anyone tested.
+func pinProblems(nb *notebook, goMod map[string]string) []string {
+	pins := notebookPins(nb)
+	mods := make([]string, 0, len(pins))
+	for m := range pins {
+		mods = append(mods, m)
+	}
+	sort.Strings(mods)
+	var probs []string
+	for _, m := range mods {
+		switch want, ok := goMod[m]; {
+		case !ok:
+			probs = append(probs, fmt.Sprintf("pins %s@%s, which go.mod does not require", m, pins[m]))
+		case want != pins[m]:
+			probs = append(probs, fmt.Sprintf("pins %s@%s, go.mod requires %s", m, pins[m], want))
+		}
 	}
 	return probs
 }

@@ -83,7 +83,9 @@ func (c cell) tags() []string {
 // execution_count (null when not run) and outputs; other cells carry neither.
 func (c cell) MarshalJSON() ([]byte, error) {
 	m := map[string]any{"cell_type": c.CellType, "metadata": c.Metadata, "source": c.Source}
-	if m["metadata"] == nil {
+	if c.Metadata == nil {
+		// nbformat requires an object: a nil map would be written as null, which nbconvert
+		// refuses. (Comparing m["metadata"] with nil would not catch it: it holds a typed nil.)
 		m["metadata"] = map[string]any{}
 	}
 	if c.ID != "" {

@@ -25,7 +25,7 @@ type goTool struct {
 // gives auto-complete and documentation in the browser UI and is optional (GoNB runs without it).
 // gopls v0.23.0 is the last release that builds with Go 1.26.
 var goTools = []goTool{
-	{Name: "gonb", Package: "github.com/janpfeifer/gonb", Version: "v0.11.1"},
+	{Name: "gonb", Package: "github.com/janpfeifer/gonb", Version: "v0.11.3"},
 	{Name: "goimports", Package: "golang.org/x/tools/cmd/goimports", Version: "v0.52.0"},
 	{Name: "gopls", Package: "golang.org/x/tools/gopls", Version: "v0.23.0", Optional: true},
 }
