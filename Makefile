@@ -25,10 +25,10 @@ GO        ?= go
 GOCMD     := GOEXPERIMENT=$(GOEXPERIMENT) $(GO)
 KERNEL    := $(GOCMD) run ./kernel
 NOTEBOOKS := $(sort $(wildcard notebooks/*.ipynb))
-# Packages with benchmarks (a _test.go file declaring func Benchmark...).
+# Packages with go test benchmarks (a _test.go file declaring func Benchmark...).
 BENCH_PKGS = $(sort $(patsubst %/,./%,$(dir $(shell grep -rl --include='*_test.go' '^func Benchmark' pkg kernel 2>/dev/null))))
 
-.PHONY: lab test install data bench notebooks
+.PHONY: lab test install data bench bench-go notebooks
 
 # Build GoNB and goimports, install Jupyter (Debian packages) when missing, register the
 # "peftlab" kernel, fetch the ECharts script and the data sets.
@@ -52,7 +52,14 @@ notebooks:
 data:
 	$(KERNEL) data
 
+# The reference benchmark against PyTorch (cmd/bench): prints the table and the ratio line,
+# writes bench/results.json. Installs the PyTorch peer from PyPI on first use (never in `make test`).
+# ARGS passes flags, e.g. make bench ARGS='-models bench-lm -rows ft'.
 bench:
+	$(GOCMD) run ./cmd/bench -json bench/results.json $(ARGS)
+
+# The go test benchmarks of the packages.
+bench-go:
 	@if [ -z "$(BENCH_PKGS)" ]; then echo "no benchmarks found"; else \
 		echo $(GOCMD) test -run '^$$' -bench . $(BENCH_PKGS); \
 		$(GOCMD) test -run '^$$' -bench . $(BENCH_PKGS); fi

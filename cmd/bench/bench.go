@@ -80,7 +80,8 @@ func (b *bench) run() (*report, error) {
 		rep.Torch, rep.Threads = b.peer.version, b.threads
 	}
 	if b.matmulN > 0 {
-		s := spec{Model: b.models[0].Config, Row: rowMatmul, Steps: b.steps, Warmup: b.warmup, Threads: b.threads, Seed: 1, MatmulN: b.matmulN}
+		s := b.spec(b.models[0], rowMatmul)
+		s.MatmulN = b.matmulN
 		p := b.measure(s)
 		p.Model = fmt.Sprintf("%d³ product", b.matmulN)
 		p.FLOPs = 2 * math.Pow(float64(b.matmulN), 3)

@@ -45,7 +45,7 @@ func TestForwardFLOPs(t *testing.T) {
 	m, _ := findModel("bench-lm")
 	const b, s, d, mlp, v, blocks = 8, 128, 64, 256, 256, 2
 	perPos := blocks * (4*2*d*d + 2*2*d*mlp + 2*2*s*d) // q,k,v,o; up, down; logits and weights·v
-	want := float64(b*s*perPos + b*s*2*d*v)             // + LM head
+	want := float64(b*s*perPos + b*s*2*d*v)            // + LM head
 	if got := m.ForwardFLOPs(); got != want {
 		t.Errorf("ForwardFLOPs = %g, hand count %g", got, want)
 	}

@@ -3,7 +3,8 @@
 // row run by peftlab and by a PyTorch peer on the same shapes, batch and
 // optimizer, interleaved row by row so that machine noise hits both.
 //
-//	go run ./cmd/bench                 # the whole table (installs the peer once if missing)
+//	make bench                         # the whole table (GOEXPERIMENT=simd; installs the peer once if missing)
+//	GOEXPERIMENT=simd go run ./cmd/bench -json bench/results.json
 //	go run ./cmd/bench -models bench-lm -rows ft,adalink -steps 30
 //	go run ./cmd/bench -peer none      # peftlab only
 //	go run ./cmd/bench -json bench.json -cpuprofile ft.prof -models wide -rows ft
@@ -23,6 +24,8 @@ import (
 	"fmt"
 	"os"
 	"strings"
+
+	"github.com/peftlab/peftlab/pkg/backend"
 )
 
 func main() {
@@ -81,6 +84,10 @@ func run(args []string) error {
 		}
 	default:
 		return fmt.Errorf("-peer must be auto, none or require, got %q", *peerMode)
+	}
+	if !backend.SIMDBuilt() {
+		fmt.Fprintln(os.Stderr, "bench: warning: this binary was built without GOEXPERIMENT=simd, so peftlab runs its portable "+
+			"matrix-product loops; use `make bench` or `GOEXPERIMENT=simd go run ./cmd/bench`")
 	}
 	b := &bench{models: ms, rows: rows, steps: *steps, warmup: *warmup, threads: *threads,
 		matmulN: *matmulN, peer: p, cpuProfile: *cpuProfile, timeout: *timeout}
