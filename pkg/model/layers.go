@@ -132,8 +132,9 @@ func softmaxLastAxis(x *Node) *Node {
 		return y
 	}
 	return withGradient(y, x, func(v *Node) *Node {
-		ys := StopGradient(y)
-		return Mul(ys, Sub(v, ReduceAndKeep(Mul(v, ys), ReduceSum, -1)))
+		// The backward pass is not differentiated again: y needs no
+		// StopGradient here (which would copy it).
+		return Mul(y, Sub(v, ReduceAndKeep(Mul(v, y), ReduceSum, -1)))
 	})
 }
 
