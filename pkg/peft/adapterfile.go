@@ -153,6 +153,9 @@ func SaveAdapter(dir string, sc *mlmodel.Scope, m *Model, name string) error {
 	if m == nil || sc == nil {
 		return fail(errors.New("no model or no context given"))
 	}
+	if err := CheckName(name); err != nil {
+		return fail(err)
+	}
 	a, ok := m.Adapter(name)
 	if !ok {
 		var names []string
@@ -182,6 +185,9 @@ func SaveAdapter(dir string, sc *mlmodel.Scope, m *Model, name string) error {
 		value, err := v.Value()
 		if err != nil {
 			return fail(fmt.Errorf("weight %s: %w", w.path, err))
+		}
+		if err := finiteWeight(w.path, value); err != nil {
+			return fail(fmt.Errorf("%w; nothing was written", err))
 		}
 		t, err := safetensors.FromTensor(w.key, value)
 		if err != nil {
@@ -325,8 +331,8 @@ func parseConfig(data []byte) (AdapterConfig, error) {
 		return AdapterConfig{}, fmt.Errorf("format_version %d is not one this peftlab reads (1 to %d); it was written by peftlab %s",
 			env.FormatVersion, FormatVersion, env.PeftlabVersion)
 	}
-	if !adapterName.MatchString(env.AdapterName) {
-		return AdapterConfig{}, fmt.Errorf("adapter_name %q is not a valid adapter name", env.AdapterName)
+	if err := CheckName(env.AdapterName); err != nil {
+		return AdapterConfig{}, fmt.Errorf("adapter_name: %w", err)
 	}
 	method, err := NewConfig(env.PeftType)
 	if err != nil {
@@ -334,6 +340,9 @@ func parseConfig(data []byte) (AdapterConfig, error) {
 	}
 	if reflect.ValueOf(method).Kind() != reflect.Pointer {
 		return AdapterConfig{}, fmt.Errorf("peft_type %q is registered with a config that is not a pointer, so it cannot be decoded", env.PeftType)
+	}
+	if err := unknownFields(env.PeftType, method, fields); err != nil {
+		return AdapterConfig{}, fmt.Errorf("%w (the file was written by peftlab %s, this is %s)", err, env.PeftlabVersion, peftlabVersion())
 	}
 	rest, _ := json.Marshal(fields)
 	dec := json.NewDecoder(bytes.NewReader(rest))
@@ -391,9 +400,21 @@ func LoadAdapter(dir string, sc *mlmodel.Scope, layout site.Layout) (Adapter, er
 		return Adapter{}, fmt.Errorf("load adapter: %w", err)
 	}
 	a := Adapter{Name: cfg.Name, Method: cfg.Method, Frozen: true}
+	// Say what is wrong, not what is missing: on another base the method's
+	// sites or weights will not match either, but the cause is the base.
+	otherBase := func(err error) error {
+		if cfg.BaseModel == "" || cfg.BaseModel == layout.Model {
+			return err
+		}
+		return fmt.Errorf("adapter %q was trained on base model %q, this base is %q: load it onto %s (%v)",
+			a.Name, cfg.BaseModel, layout.Model, cfg.BaseModel, err)
+	}
+	if err := checkFinite(cfg.Method); err != nil {
+		return fail(fmt.Errorf("adapter %q (%s): %w", a.Name, cfg.Method.Type(), err))
+	}
 	var res Resolution
 	if err := catch.Error(func() (err error) { res, err = cfg.Method.Resolve(layout); return }); err != nil {
-		return fail(fmt.Errorf("adapter %q (%s) does not fit base model %s: %w", a.Name, cfg.Method.Type(), layout.Model, err))
+		return fail(otherBase(fmt.Errorf("adapter %q (%s) does not fit base model %s: %w", a.Name, cfg.Method.Type(), layout.Model, err)))
 	}
 	weights, err := fileWeights(a, res)
 	if err != nil {
@@ -420,7 +441,7 @@ func LoadAdapter(dir string, sc *mlmodel.Scope, layout site.Layout) (Adapter, er
 	}
 	values, err := matchWeights(a, weights, file)
 	if err != nil {
-		return fail(err)
+		return fail(otherBase(err))
 	}
 
 	hash, n, err := baseHash(sc, baseSkip(res))
@@ -521,6 +542,9 @@ func matchWeights(a Adapter, weights []fileWeight, file *safetensors.File) ([]*t
 		v, err := t.ToTensor()
 		if err != nil {
 			return nil, err
+		}
+		if err := finiteWeight(w.key, v); err != nil {
+			return nil, fmt.Errorf("%s: %w", WeightsFile, err)
 		}
 		values[i] = v
 	}

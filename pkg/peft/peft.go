@@ -22,7 +22,6 @@ package peft
 
 import (
 	"fmt"
-	"regexp"
 	"slices"
 	"strings"
 
@@ -75,8 +74,6 @@ type Adapter struct {
 // Scope is the GoMLX scope holding the adapter's weights.
 func (a Adapter) Scope() string { return AdapterScope + "/" + a.Name }
 
-var adapterName = regexp.MustCompile(`^[A-Za-z0-9_.-]+$`)
-
 type attached struct {
 	Adapter
 	res   Resolution
@@ -91,8 +88,9 @@ type Model struct {
 }
 
 // New attaches the adapters to a base model with the given layout. It fails,
-// naming the adapter, when a method's configuration does not fit the model,
-// when two adapters share a name, when two adapters of the same method type
+// naming the adapter, when its name is not valid (see CheckName), when a
+// method's configuration holds NaN or ±Inf or does not fit the model, when
+// two adapters share a name, when two adapters of the same method type
 // adapt the same site, or when two adapters claim the same base weight.
 func New(l site.Layout, adapters ...Adapter) (*Model, error) {
 	m := &Model{Layout: l}
@@ -105,11 +103,14 @@ func New(l site.Layout, adapters ...Adapter) (*Model, error) {
 }
 
 func (m *Model) attach(a Adapter) error {
-	if !adapterName.MatchString(a.Name) || strings.Trim(a.Name, ".") == "" {
-		return fmt.Errorf("adapter name %q: use letters, digits, '_', '-' or '.'", a.Name)
+	if err := CheckName(a.Name); err != nil {
+		return err
 	}
 	if a.Method == nil {
 		return fmt.Errorf("adapter %q: no method given", a.Name)
+	}
+	if err := checkFinite(a.Method); err != nil {
+		return fmt.Errorf("adapter %q (%s): %w", a.Name, a.Method.Type(), err)
 	}
 	res, err := a.Method.Resolve(m.Layout)
 	if err != nil {

@@ -48,14 +48,23 @@ func TestJSON(t *testing.T) {
 		t.Errorf("Marshal = %s\nwant      %s", b, want)
 	}
 
-	// A PEFT-style file: one string for target_modules, unknown keys ignored.
-	hf := `{"r": 16, "lora_alpha": 32, "lora_dropout": 0.1, "target_modules": "block/*/mlp/up", "use_rslora": true, "bias": "none"}`
+	// A PEFT-style file: one string for target_modules.
+	hf := `{"r": 16, "lora_alpha": 32, "lora_dropout": 0.1, "target_modules": "block/*/mlp/up", "use_rslora": true}`
 	m, err := peft.NewConfig("LORA")
 	if err != nil {
 		t.Fatal(err)
 	}
 	if err := json.Unmarshal([]byte(hf), m); err != nil {
 		t.Fatal(err)
+	}
+	// Unknown keys are refused, naming the key and the known ones: a
+	// misspelt field would otherwise load as its default, silently.
+	for _, bad := range []string{`{"r": 4, "lora_alhpa": 32}`, `{"use_rs_lora": true}`, `{"r": 4, "bias": "none"}`} {
+		var c Config
+		err := json.Unmarshal([]byte(bad), &c)
+		if err == nil || !strings.Contains(err.Error(), "unknown field") || !strings.Contains(err.Error(), "lora_alpha, lora_dropout") {
+			t.Errorf("Unmarshal(%s) = %v, want an unknown-field error listing the known fields", bad, err)
+		}
 	}
 	c, ok := m.(*Config)
 	if !ok {

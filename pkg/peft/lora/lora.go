@@ -40,6 +40,7 @@
 package lora
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"math"
@@ -230,14 +231,17 @@ func (c Config) MarshalJSON() ([]byte, error) {
 }
 
 // UnmarshalJSON reads PEFT's field names; target_modules may be one string
-// (one pattern) or a list of them.
+// (one pattern) or a list of them. Unknown fields are refused, like every
+// method's: a misspelt "lora_alhpa" must not load as the default α.
 func (c *Config) UnmarshalJSON(data []byte) error {
 	var raw struct {
 		configJSON
 		Targets json.RawMessage `json:"target_modules"`
 	}
-	if err := json.Unmarshal(data, &raw); err != nil {
-		return err
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&raw); err != nil {
+		return fmt.Errorf("LoRA configuration: %w (known fields: r, lora_alpha, lora_dropout, target_modules, use_rslora)", err)
 	}
 	*c = Config(raw.configJSON)
 	c.Targets = nil
