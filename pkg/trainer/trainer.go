@@ -30,8 +30,6 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"os"
-	"path/filepath"
 	"time"
 
 	"github.com/gomlx/compute"
@@ -163,7 +161,6 @@ func lossFn(labels, predictions []*Node) *Node {
 // tokens) and the weighted number of correct argmax predictions.
 func lossTerms(labels []*Node, logits *Node) (sum, weight, correct *Node) {
 	g := logits.Graph()
-	k := logits.Shape().Dimensions[logits.Rank()-1]
 	targets := labels[0]
 	var w *Node
 	if len(labels) > 1 {
@@ -467,36 +464,6 @@ func (t *Trainer) Run(src Source) (*Record, error) {
 	t.rec.Finished = time.Now().UTC()
 	return t.rec, nil
 }
-
-// Checkpoint saves, under dir, every adapter that trains, each alone in
-// dir/<adapter name> (peft.SaveAdapter: adapter_config.json and
-// adapter_model.safetensors, never the frozen base), and the run's record
-// so far as dir/run.json. Every file is replaced atomically. Without a
-// peft.Model (every weight trains) there is no adapter to save: it is an
-// error.
-func (t *Trainer) Checkpoint(dir string) error {
-	if t.peft == nil {
-		return errors.New("checkpoint: training without adapters (nil peft.Model) has no adapter to save; save the context with GoMLX's checkpoints package")
-	}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return fmt.Errorf("checkpoint: %w", err)
-	}
-	for _, a := range t.peft.Adapters() {
-		if a.Frozen {
-			continue
-		}
-		if a.Name == "." || a.Name == ".." || a.Name == RecordFile {
-			return fmt.Errorf("checkpoint: adapter name %q cannot be a directory name next to %s", a.Name, RecordFile)
-		}
-		if err := peft.SaveAdapter(filepath.Join(dir, a.Name), t.scope, t.peft, a.Name); err != nil {
-			return fmt.Errorf("checkpoint: %w", err)
-		}
-	}
-	return t.rec.Save(filepath.Join(dir, RecordFile))
-}
-
-// RecordFile is the name of the run record Checkpoint writes.
-const RecordFile = "run.json"
 
 // methodJSON returns a method's configuration as JSON, for the record.
 func methodJSON(m peft.Method) json.RawMessage {
