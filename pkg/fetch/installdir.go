@@ -74,6 +74,12 @@ func InstallDir(dest, stamp string, fill func(tmp string) error) error {
 	return nil
 }
 
+// Lock takes an exclusive advisory lock on path (created if missing) and returns the function
+// that releases it: for callers that serialize more than InstallDir does (a download, the
+// removal of what killed installs left) across processes. Use another path than InstallDir's
+// own lock (".<dest>.lock"): the lock is not reentrant.
+func Lock(path string) (unlock func(), err error) { return lock(path) }
+
 // writeFileAtomic writes data to a temporary file next to path and renames it into place.
 func writeFileAtomic(path string, data []byte) error {
 	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp-")
