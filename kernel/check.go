@@ -26,20 +26,31 @@ const (
 )
 
 // Why stream text alone must be inspected: GoNB reports only compile errors and failed `go get`
-// as cell errors. A panic, os.Exit(n), a failing %test or a failing !shell command only print
-// to the cell's streams, and nbconvert finishes with status 0.
+// as cell errors. A panic, os.Exit(n), a failing %test, a failing !shell command or a mistyped
+// special command only print to the cell's streams, and nbconvert finishes with status 0.
+//
+// What a cell's program prints is its own business: a line "FAIL: ..." on stdout is output, not
+// a failure. Only what GoNB and the Go runtime write mark a failure, and Go test reports are
+// read only in cells that run %test (which also end with "exit status 1" when a test failed).
 var (
 	// stderrFailure matches lines GoNB or the Go runtime print on stderr when a cell's program
 	// or shell command failed. "exit status N" is how GoNB reports any non-zero exit.
-	stderrFailure = regexp.MustCompile(`(?m)^(panic: .*|fatal error: .*|exit status [1-9][0-9]*|signal: [a-z ]+|--- FAIL: .*|FAIL\b.*)\s*$`)
-	// stdoutFailure matches Go test failures (%test writes its report to stdout) and panics.
-	stdoutFailure = regexp.MustCompile(`(?m)^(--- FAIL: .*|FAIL\b.*|panic: .*)\s*$`)
-	ansiEscape    = regexp.MustCompile("\x1b\\[[0-9;]*[A-Za-z]")
+	stderrFailure = regexp.MustCompile(`(?m)^(panic: .*|fatal error: .*|exit status [1-9][0-9]*|signal: [a-z ]+)\s*$`)
+	// unknownSpecial is GoNB's answer to a mistyped special command ("%tset"): it runs nothing
+	// of the cell and says so on stderr only.
+	unknownSpecial = regexp.MustCompile(`(?m)^"(%[^"]*)" unknown or not implemented yet\.?\s*$`)
+	// testFailure matches a Go test report's failure lines ("--- FAIL: TestX (0.00s)" and the
+	// final "FAIL"), which %test writes to stdout.
+	testFailure = regexp.MustCompile(`(?m)^(--- FAIL: .*|FAIL(?:[ \t].*)?)\s*$`)
+	// testCommand matches a cell line running %test.
+	testCommand = regexp.MustCompile(`(?m)^\s*%test\b`)
+	ansiEscape  = regexp.MustCompile("\x1b\\[[0-9;]*[A-Za-z]")
 )
 
 // inspect returns the failed cells of an executed notebook, in cell order. A code cell failed
-// when it was not executed, has an error output, prints a failure line on a stream (see
-// stderrFailure, stdoutFailure), or is tagged expect-output and has no output.
+// when it was not executed, has an error output, has a failure line on a stream (see
+// stderrFailure, unknownSpecial, and testFailure in %test cells), or is tagged expect-output
+// and has no output.
 func inspect(nb *notebook) []cellFailure {
 	var fails []cellFailure
 	for i, c := range nb.Cells {
@@ -64,16 +75,30 @@ func cellFailed(c cell, expectOutput bool) string {
 	}
 	var reasons []string
 	var streamFailure string
+	runsTest := testCommand.MatchString(string(c.Source))
 	for _, o := range c.Outputs {
 		switch o.OutputType {
 		case "error":
 			reasons = append(reasons, errorReason(o))
 		case "stream":
-			re := stdoutFailure
-			if o.Name == "stderr" {
-				re = stderrFailure
+			if streamFailure != "" {
+				continue
 			}
-			if m := re.FindString(clean(string(o.Text))); m != "" && streamFailure == "" {
+			text := clean(string(o.Text))
+			// A test's own failure line says more than the "exit status 1" that follows it.
+			if runsTest && o.Name == "stdout" {
+				if m := testFailure.FindString(text); m != "" {
+					streamFailure = strings.TrimSpace(m)
+				}
+			}
+			if o.Name != "stderr" {
+				continue
+			}
+			if m := unknownSpecial.FindStringSubmatch(text); m != nil {
+				streamFailure = fmt.Sprintf("unknown special command %s: GoNB ran nothing of the cell", m[1])
+			} else if m := stderrFailure.FindString(text); m != "" {
+				streamFailure = strings.TrimSpace(m)
+			} else if m := testFailure.FindString(text); runsTest && m != "" {
 				streamFailure = strings.TrimSpace(m)
 			}
 		}

@@ -73,6 +73,16 @@ func TestInspectRules(t *testing.T) {
 		{"expected output lost", tagged(code("%%\nnbui.Show(c)", 1), tagExpectOutput), "no output (tagged expect-output)"},
 		{"expected output present", tagged(code("%%\nnbui.Show(c)", 1, output{OutputType: "display_data"}), tagExpectOutput), ""},
 		{"empty cell ignored", code("  \n", 0), ""},
+		// What a program prints is output: only %test cells' reports count as test failures.
+		{"FAIL lines printed by a program", code("%%\nfmt.Println(report)", 1,
+			stream("stdout", "FAIL: 3 of 10 misclassified\nFAIL\n--- FAIL: not a test\n")), ""},
+		{"FAIL line on stderr from a program", code("%%", 1, stream("stderr", "FAIL: retrying the download\n")), ""},
+		{"failing %test", code("func TestX(t *testing.T) { t.Fail() }\n\n%test", 1,
+			stream("stdout", "=== RUN   TestX\n--- FAIL: TestX (0.00s)\nFAIL\n"), stream("stderr", "exit status 1\n")), "--- FAIL: TestX (0.00s)"},
+		{"%test failing without a test line", code("%test", 1, stream("stdout", "FAIL\n")), "FAIL"},
+		{"passing %test", code("%test", 1, stream("stdout", "=== RUN   TestX\n--- PASS: TestX (0.00s)\nPASS\n")), ""},
+		{"unknown special command", code("%tset", 1, stream("stderr", "\"%tset\" unknown or not implemented yet.\n")),
+			"unknown special command %tset"},
 	}
 	for _, c := range cases {
 		nb := &notebook{Cells: []cell{{CellType: "markdown", Source: "# t"}, c.cell}}

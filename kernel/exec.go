@@ -7,12 +7,15 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"os/exec"
+	"os/signal"
 	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 )
 
@@ -23,17 +26,21 @@ const fastEnv = "PEFTLAB_FAST"
 // execOptions are the settings of one `exec` run.
 type execOptions struct {
 	OutDir      string        // where executed notebooks, HTML exports and logs go
-	CellTimeout time.Duration // per cell, enforced by nbclient
-	Full        bool          // run the full version (no PEFTLAB_FAST)
-	HTML        bool          // export HTML
-	Warm        bool          // build the module first so cells compile from a warm cache
+	CellTimeout time.Duration // per cell, enforced by nbclient; at least 1s
+	// NotebookTimeout limits one whole notebook (start-up and shutdown included); 0 means
+	// CellTimeout for every cell plus one, plus 2 minutes.
+	NotebookTimeout time.Duration
+	Full            bool // run the full version (no PEFTLAB_FAST)
+	HTML            bool // export HTML
+	Warm            bool // build the module first so cells compile from a warm cache
 }
 
 func cmdExec(args []string) error {
 	fs := flag.NewFlagSet("exec", flag.ContinueOnError)
 	opt := execOptions{}
 	fs.StringVar(&opt.OutDir, "out", filepath.Join("out", "notebooks"), "directory for the executed notebooks, their HTML export and logs")
-	fs.DurationVar(&opt.CellTimeout, "timeout", 10*time.Minute, "time limit for each cell")
+	fs.DurationVar(&opt.CellTimeout, "timeout", 10*time.Minute, "time limit for each cell (at least 1s)")
+	fs.DurationVar(&opt.NotebookTimeout, "notebook-timeout", 0, "time limit for a whole notebook (default: the cell limit for every cell plus one, plus 2m)")
 	fs.BoolVar(&opt.Full, "full", false, "run notebooks in full (by default "+fastEnv+"=1 asks them for a quick version)")
 	noHTML := fs.Bool("no-html", false, "skip the HTML export")
 	noWarm := fs.Bool("no-warm", false, "skip building the module first (go build ./...)")
@@ -52,7 +59,12 @@ func cmdExec(args []string) error {
 		fs.Usage()
 		return exitError{code: 2, msg: "kernel exec: no notebooks given"}
 	}
-	results, err := execNotebooks(newLogger("exec"), fs.Args(), opt)
+	if err := opt.check(); err != nil {
+		return exitError{code: 2, msg: "kernel exec: " + err.Error()}
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	results, err := execNotebooks(ctx, newLogger("exec"), fs.Args(), opt)
 	if err != nil {
 		return err
 	}
@@ -68,6 +80,19 @@ func cmdExec(args []string) error {
 	return nil
 }
 
+// check refuses limits nbclient would misread: it counts whole seconds and takes 0 or less as
+// "no limit", so a -timeout of 500ms, 0 or -1s would let a looping cell run until the whole
+// notebook's limit.
+func (opt execOptions) check() error {
+	if opt.CellTimeout < time.Second {
+		return fmt.Errorf("-timeout %s: the time limit of a cell must be at least 1s", opt.CellTimeout)
+	}
+	if opt.NotebookTimeout != 0 && opt.NotebookTimeout < time.Second {
+		return fmt.Errorf("-notebook-timeout %s: the time limit of a notebook must be at least 1s (or 0 for the default)", opt.NotebookTimeout)
+	}
+	return nil
+}
+
 // execResult is the outcome of executing one notebook.
 type execResult struct {
 	Name     string
@@ -76,6 +101,7 @@ type execResult struct {
 	Failures []cellFailure
 	Err      string // a failure not tied to a cell (nbconvert failed, timeout, export failed)
 	Executed string // path of the executed notebook, if written
+	marker   string // the run's runMarkerEnv value
 }
 
 func (r execResult) ok() bool { return r.Err == "" && len(r.Failures) == 0 }
@@ -99,8 +125,12 @@ func (r execResult) line() string {
 }
 
 // execNotebooks runs each notebook and prints its summary line to stdout as it finishes. The
-// error is for problems that stop everything (Jupyter or the kernel not installed).
-func execNotebooks(log *logger, paths []string, opt execOptions) ([]execResult, error) {
+// error is for problems that stop everything (Jupyter or the kernel not installed, an
+// interrupt: when ctx is done, the running notebook is stopped and no other one starts).
+func execNotebooks(ctx context.Context, log *logger, paths []string, opt execOptions) ([]execResult, error) {
+	if err := opt.check(); err != nil {
+		return nil, err
+	}
 	if !haveJupyter("nbconvert") {
 		return nil, fmt.Errorf("jupyter nbconvert is not installed: run `go run ./kernel install`")
 	}
@@ -132,12 +162,18 @@ func execNotebooks(log *logger, paths []string, opt execOptions) ([]execResult, 
 	}
 	var results []execResult
 	for _, p := range paths {
-		r := execNotebook(p, jupyterPath, opt)
+		if ctx.Err() != nil {
+			break
+		}
+		r := execNotebook(ctx, p, jupyterPath, opt)
 		fmt.Println(r.line())
 		for _, f := range r.Failures[min(1, len(r.Failures)):] {
 			log.printf("    %s: %s", r.Name, f)
 		}
 		results = append(results, r)
+	}
+	if ctx.Err() != nil {
+		return results, fmt.Errorf("interrupted after %d of %d notebooks: the running notebook's processes were stopped", len(results), len(paths))
 	}
 	return results, nil
 }
@@ -186,8 +222,10 @@ func moduleRoot(dir string) string {
 	}
 }
 
-// execNotebook executes one notebook with nbconvert and checks the result.
-func execNotebook(path, jupyterPath string, opt execOptions) (r execResult) {
+// execNotebook executes one notebook with nbconvert and checks the result. On a time-out or
+// when ctx is done it stops every process of the run (nbconvert, the kernel, gopls, cell
+// programs; see killRun), and after nbconvert exits it stops whatever of the run is left.
+func execNotebook(ctx context.Context, path, jupyterPath string, opt execOptions) (r execResult) {
 	name := strings.TrimSuffix(filepath.Base(path), ".ipynb")
 	r.Name = filepath.Base(path)
 	start := time.Now()
@@ -217,7 +255,8 @@ func execNotebook(path, jupyterPath string, opt execOptions) (r execResult) {
 	}
 	defer logFile.Close()
 
-	env := jupyterEnv("JUPYTER_PATH=" + jupyterPath)
+	r.marker = newRunMarker()
+	env := jupyterEnv("JUPYTER_PATH="+jupyterPath, runMarkerEnv+"="+r.marker)
 	if opt.Full {
 		env = append(env, fastEnv+"=")
 	} else {
@@ -225,19 +264,34 @@ func execNotebook(path, jupyterPath string, opt execOptions) (r execResult) {
 	}
 	// nbclient enforces the per-cell limit; the whole run also gets a limit in case the kernel
 	// or nbconvert hangs outside a cell (start-up, shutdown).
-	limit := opt.CellTimeout*time.Duration(r.Cells+1) + 2*time.Minute
-	ctx, cancel := context.WithTimeout(context.Background(), limit)
+	limit := opt.NotebookTimeout
+	if limit == 0 {
+		limit = opt.CellTimeout*time.Duration(r.Cells+1) + 2*time.Minute
+	}
+	runCtx, cancel := context.WithTimeout(ctx, limit)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, "jupyter", nbconvertArgs(path, opt.OutDir, name, opt.CellTimeout)...)
+	cmd := exec.CommandContext(runCtx, "jupyter", nbconvertArgs(path, opt.OutDir, name, opt.CellTimeout)...)
 	cmd.Env = env
+	// Its own process group, so that a Ctrl-C reaches only this program, which then stops the
+	// whole run itself (the kernel is in another session and would not get the signal).
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd.Cancel = func() error {
+		killRun(cmd.Process.Pid, r.marker)
+		return nil
+	}
 	var stderr bytes.Buffer
 	cmd.Stdout = logFile
 	cmd.Stderr = io.MultiWriter(logFile, &stderr)
 	cmd.WaitDelay = 10 * time.Second
 	runErr := cmd.Run()
+	if n := killRun(0, r.marker); n > 0 {
+		fmt.Fprintf(logFile, "\nkernel exec: stopped %d processes of this run still running after nbconvert exited\n", n)
+	}
 	switch {
 	case ctx.Err() != nil:
-		r.Err = fmt.Sprintf("timeout: the whole notebook ran past %s", limit)
+		r.Err = "interrupted: stopped nbconvert, the kernel and the cell programs"
+	case runCtx.Err() != nil:
+		r.Err = fmt.Sprintf("timeout: the whole notebook ran past %s (stopped nbconvert, the kernel and the cell programs)", limit)
 	case runErr != nil:
 		r.Err = nbconvertFailure(stderr.String(), runErr)
 		if n := timedOutCell(stderr.String(), src); n > 0 {
@@ -270,7 +324,8 @@ func nbconvertArgs(path, outDir, name string, cellTimeout time.Duration) []strin
 	return []string{
 		"nbconvert", "--to", "notebook", "--execute", "--allow-errors",
 		"--ExecutePreprocessor.kernel_name=" + kernelName,
-		"--ExecutePreprocessor.timeout=" + strconv.Itoa(int(cellTimeout.Seconds())),
+		// Whole seconds, rounded up: nbclient reads 0 as no limit.
+		"--ExecutePreprocessor.timeout=" + strconv.Itoa(int(math.Ceil(cellTimeout.Seconds()))),
 		"--ExecutePreprocessor.startup_timeout=120",
 		"--CoalesceStreamsPreprocessor.enabled=True",
 		"--output-dir", outDir, "--output", name,

@@ -29,7 +29,7 @@ func cmdLab(args []string) error {
 	opt := labOptions{}
 	fs.StringVar(&opt.Dir, "dir", "", "directory to serve (default: notebooks/ of the checkout)")
 	fs.StringVar(&opt.IP, "ip", "127.0.0.1", "interface to listen on; change it only inside a container whose port is published on the host's 127.0.0.1 (see docker/)")
-	fs.IntVar(&opt.Port, "port", 8888, "port on 127.0.0.1; another free port is used when it is taken")
+	fs.IntVar(&opt.Port, "port", 8888, "port on 127.0.0.1, 1 to 65535 (another free port is used when it is taken), or 0 for any free port")
 	fs.StringVar(&opt.UI, "ui", "auto", "auto (JupyterLab when installed, else classic Notebook), lab or notebook")
 	fs.BoolVar(&opt.Browser, "browser", false, "open a web browser")
 	fs.Usage = func() {
@@ -39,6 +39,9 @@ func cmdLab(args []string) error {
 	}
 	if err := fs.Parse(args); err != nil {
 		return exitError{code: 2}
+	}
+	if err := checkPort(opt.Port); err != nil {
+		return exitError{code: 2, msg: "kernel lab: " + err.Error()}
 	}
 	if opt.Dir == "" {
 		wd, _ := os.Getwd()
@@ -172,8 +175,21 @@ func newToken() (string, error) {
 	return hex.EncodeToString(b), nil
 }
 
-// freePort returns port if it is free on ip, else a free port chosen by the system.
+// checkPort refuses a port number no socket can have: -port 99999 used to be reported as
+// "taken" and -port -1 to pick a random port, both silently serving somewhere else.
+func checkPort(port int) error {
+	if port < 0 || port > 65535 {
+		return fmt.Errorf("-port %d is not a port number: use 1 to 65535, or 0 for any free port", port)
+	}
+	return nil
+}
+
+// freePort returns port if it is free on ip, else a free port chosen by the system (port 0
+// asks for that directly).
 func freePort(ip string, port int) (int, error) {
+	if err := checkPort(port); err != nil {
+		return 0, err
+	}
 	if port > 0 {
 		if l, err := net.Listen("tcp", net.JoinHostPort(ip, strconv.Itoa(port))); err == nil {
 			l.Close()

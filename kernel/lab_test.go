@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"errors"
 	"net/http"
 	"slices"
 	"strings"
@@ -24,6 +25,24 @@ func TestLabArgs(t *testing.T) {
 	}
 	if slices.Contains(labArgs("lab", "127.0.0.1", "/d", 1, true, false), "--no-browser") {
 		t.Error("-browser still passes --no-browser")
+	}
+}
+
+// Port numbers no socket can have are refused, not reported as taken or replaced by a random
+// port.
+func TestLabRefusesBadPorts(t *testing.T) {
+	for _, port := range []string{"99999", "-1", "65536"} {
+		err := run([]string{"lab", "-port", port})
+		var exit exitError
+		if !errors.As(err, &exit) || exit.code != 2 || !strings.Contains(exit.msg, "-port "+port+" is not a port number") {
+			t.Errorf("lab -port %s: got %v, want a usage error naming the port", port, err)
+		}
+	}
+	if _, err := freePort("127.0.0.1", 70000); err == nil {
+		t.Error("freePort accepts port 70000")
+	}
+	if p, err := freePort("127.0.0.1", 0); err != nil || p <= 0 {
+		t.Errorf("freePort(0) = %d, %v; want a free port", p, err)
 	}
 }
 
