@@ -140,7 +140,14 @@ func jsonFields(t reflect.Type) []string {
 // a method with its own UnmarshalJSON may ignore unknown keys altogether, so
 // a misspelt field could otherwise load without a word and change nothing.
 func unknownFields(peftType string, method Method, fields map[string]json.RawMessage) error {
-	known := jsonFields(reflect.TypeOf(method))
+	t := reflect.TypeOf(method)
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	if t.Kind() != reflect.Struct {
+		return nil // not a struct: its own decoding is all there is to judge by
+	}
+	known := jsonFields(t)
 	var unknown []string
 	for k := range fields {
 		if !slices.Contains(known, k) {
