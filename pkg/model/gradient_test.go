@@ -11,10 +11,10 @@ import (
 )
 
 // TestTrainingGradientsMatchStock checks peftlab's hand-written backward
-// passes (Gelu's slope, the softmax Jacobian), which only training graphs
-// use, against GoMLX's own gradients: the same multimodal model, the same
-// weights and batch, once in a graph marked training and once not. Every
-// weight's gradient must agree to float32 precision.
+// passes (the attention softmax's Jacobian, the loss's log-normalizer)
+// against GoMLX's own gradients: the same multimodal model, weights and
+// batch, once with the model's ops and once with GoMLX's wrappers
+// (stockOps). Every weight's gradient must agree to float32 precision.
 func TestTrainingGradientsMatchStock(t *testing.T) {
 	c := Config{Vocab: 20, Width: 16, Heads: 2, Blocks: 2, MLPDim: 32, MaxLen: 8,
 		ImageSize: 8, PatchSize: 4, Channels: 3}
@@ -23,9 +23,11 @@ func TestTrainingGradientsMatchStock(t *testing.T) {
 	weights := [][]float32{{1, 1, 1, 0, 0, 0}, {1, 1, 1, 1, 1, 0}}
 	images := randImages(r, 2, c)
 	scope := newCtx(t)
-	grads := func(training bool) [][]float32 {
+	grads := func(stock bool) [][]float32 {
+		stockOps = stock
+		defer func() { stockOps = false }()
 		exec, err := mlmodel.NewExec(newBackend(t), scope.Store(), func(scope *mlmodel.Scope, tok, img, w *Node) []*Node {
-			scope.Store().SetTraining(tok.Graph(), training)
+			scope.Store().SetTraining(tok.Graph(), true)
 			loss := nextTokenLoss(LMLogits(scope, c, nil, Inputs{Tokens: tok, Images: img}), tok, w)
 			return scope.BuildTrainableVariablesGradientsGraph(loss)
 		})
@@ -43,7 +45,7 @@ func TestTrainingGradientsMatchStock(t *testing.T) {
 		}
 		return all
 	}
-	stock, ours := grads(false), grads(true)
+	stock, ours := grads(true), grads(false)
 	if len(stock) != len(ours) || len(ours) == 0 {
 		t.Fatalf("%d gradients vs %d", len(ours), len(stock))
 	}

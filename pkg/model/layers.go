@@ -124,27 +124,17 @@ func attend(q, k, v, bias *Node) *Node {
 // which recomputes max, exp (in float64 on the Go backend) and sum of the
 // [B, H, S, S] logits for the backward pass. The gradient of y = softmax(x)
 // is y·(v - Σ v·y) for an incoming gradient v: a few products and one sum.
-// Graphs whose store says they are not training (inference through
-// model.Exec) get GoMLX's form, whose gradient is GoMLX's own.
+// See fused.go for why not graph.Softmax.
 func softmaxLastAxis(x *Node) *Node {
-	y := Softmax(x, -1)
-	if !mayDifferentiate(x.Graph()) {
-		return y
+	if stockOps {
+		return Softmax(x, -1)
 	}
+	y := fusedSoftmax(x)
 	return withGradient(y, x, func(v *Node) *Node {
 		// The backward pass is not differentiated again: y needs no
 		// StopGradient here (which would copy it).
 		return Mul(y, Sub(v, ReduceAndKeep(Mul(v, y), ReduceSum, -1)))
 	})
-}
-
-// mayDifferentiate reports whether a graph is likely to be differentiated,
-// so that the gradient-friendly forms above are worth their extra forward
-// ops: false only for graphs built by a model.Exec whose store says they are
-// not training. Either answer gives correct gradients.
-func mayDifferentiate(g *Graph) bool {
-	s := mlmodel.GetStore(g)
-	return s == nil || s.IsTraining(g)
 }
 
 // attention is the multi-head self-attention of block i: sites attn/q, k, v, o.

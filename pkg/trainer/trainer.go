@@ -170,8 +170,7 @@ func lossTerms(labels []*Node, logits *Node) (sum, weight, correct *Node) {
 	} else {
 		w = OnesLike(ConvertDType(targets, dtypes.Float32))
 	}
-	logp := LogSoftmax(logits, -1)
-	nll := Neg(ReduceSum(Mul(logp, OneHot(targets, k, dtypes.Float32)), -1)) // Shape of targets.
+	nll := model.NLL(logits, targets) // Shape of targets.
 	hit := ConvertDType(Equal(ArgMax(logits, -1, dtypes.Int32), targets), dtypes.Float32)
 	return ReduceAllSum(Mul(nll, w)), ReduceAllSum(w), ReduceAllSum(Mul(hit, w))
 }
