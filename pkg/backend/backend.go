@@ -3,7 +3,8 @@
 //
 // New returns the backend named by $GOMLX_BACKEND, by default the pure-Go
 // backend ("go", github.com/gomlx/compute/gobackend) in a configuration that
-// cannot deadlock on small machines. Everything in peftlab — tests, notebooks,
+// cannot deadlock on small machines, and makes GoMLX's matrix-product
+// gradients skip transposes that move nothing (InstallGradients). Everything in peftlab — tests, notebooks,
 // the trainer, the benchmarks — gets its backend here:
 //
 //	b, err := backend.New()
@@ -86,10 +87,12 @@ func Config() string {
 	return cfg
 }
 
-// New returns the backend selected by Config. It never downloads anything;
+// New returns the backend selected by Config, after installing peftlab's
+// wrapper of GoMLX's matrix-product gradient (InstallGradients). It never downloads anything;
 // when the XLA backend is asked for but not compiled in or its plugin cannot
 // be loaded, the error says what to set.
 func New() (b compute.Backend, err error) {
+	InstallGradients()
 	cfg := Config()
 	name, _, _ := strings.Cut(cfg, ":")
 	if slices.Contains(xlaNames, name) && !xlaCompiled {

@@ -88,3 +88,41 @@ func TestUpstreamGradientsMatchFiniteDifferences(t *testing.T) {
 		})
 	}
 }
+
+// TestNoIdentityTransposes checks that the gradients of a Dense layer do
+// not end in a Transpose that moves nothing (the input gradient), while the
+// weight gradient's real transpose stays, and that the permutation reader
+// tells the two apart.
+func TestNoIdentityTransposes(t *testing.T) {
+	b, err := New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := rand.New(rand.NewPCG(7, 8))
+	x, w := randTensor(r, 6, 4), randTensor(r, 4, 3)
+	var grads []*Node
+	exec := MustNewExec(b, func(x, w *Node) (*Node, *Node) {
+		grads = Gradient(ReduceAllSum(Dot(x, w).Product()), x, w)
+		return grads[0], grads[1]
+	})
+	if _, err := exec.Call(x, w); err != nil {
+		t.Fatal(err)
+	}
+	if gx := grads[0]; gx.Type() == NodeTypeTranspose {
+		t.Errorf("the input gradient ends in %s, a transpose that moves nothing", gx)
+	}
+	if gw := grads[1]; gw.Type() != NodeTypeTranspose || skipIdentityTranspose(gw) != gw {
+		t.Errorf("the weight gradient %s should end in a real transpose, kept", gw)
+	}
+	var identity, real *Node
+	exec2 := MustNewExec(b, func(x *Node) (*Node, *Node) {
+		real, identity = TransposeAllAxes(x, 1, 0), TransposeAllAxes(x, 0, 1)
+		return real, identity
+	})
+	if _, err := exec2.Call(randTensor(r, 3, 3)); err != nil {
+		t.Fatal(err)
+	}
+	if skipIdentityTranspose(real) != real || skipIdentityTranspose(identity) == identity {
+		t.Errorf("square transposes: the real one must be kept, the identity skipped")
+	}
+}
