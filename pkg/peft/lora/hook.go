@@ -32,14 +32,17 @@ func (c Config) Linear(sc *mlmodel.Scope, s site.Site, x, y *Node) *Node {
 	a, b := Weights(sc, s, c.Rank, g)
 
 	dims := x.Shape().Dimensions
-	flat := Reshape(x, -1, s.In) // Dot on rank-2 operands: the form peftlab's fast gradients cover.
+	flat := Reshape(x, -1, s.In) // Rank-2 products: the layouts the Go backend's matmul kernels take directly.
 	if c.Dropout > 0 && sc.IsTraining(g) {
 		flat = layers.DropoutStatic(sc, flat, c.Dropout)
 	}
 	if flat.DType() != dtypes.Float32 {
 		a, b = ConvertDType(a, flat.DType()), ConvertDType(b, flat.DType())
 	}
-	delta := MulScalar(Dot(Dot(flat, a).Product(), b).Product(), c.Scale())
+	delta := Dot(Dot(flat, a).Product(), b).Product()
+	if scale := c.Scale(); scale != 1 { // alpha = rank, the default, is scale 1: skip a pass over [N, out].
+		delta = MulScalar(delta, scale)
+	}
 	outDims := append(append([]int{}, dims[:len(dims)-1]...), s.Out)
 	return Add(y, Reshape(delta, outDims...))
 }
