@@ -150,7 +150,7 @@ func attention(root *mlmodel.Scope, c Config, hook site.Hook, i int, x, bias *No
 	return Linear(root, hook, c.blockSite(i, "attn/o"), out)
 }
 
-// mlp is block i's feed-forward part: mlp/up, exact GELU, mlp/down.
+// mlp is block i's feed-forward part: mlp/up, GELU (the erf form), mlp/down.
 func mlp(root *mlmodel.Scope, c Config, hook site.Hook, i int, x *Node) *Node {
 	h := Linear(root, hook, c.blockSite(i, "mlp/up"), x)
 	h = Gelu(h)
