@@ -9,7 +9,7 @@
 //
 //	b, err := backend.New()
 //	if err != nil { return err }
-//	fmt.Println(backend.Describe()) // e.g. "go:ops_sequential (pure Go) · matmul simd:avx512 · GoMLX v0.28.2"
+//	fmt.Println(backend.Describe()) // e.g. "go:parallelism=-1 (pure Go) · matmul simd:avx512 · GoMLX v0.28.2"
 //
 // # SIMD
 //
@@ -53,21 +53,21 @@ import (
 // DefaultConfig is the backend New uses when $GOMLX_BACKEND is unset, and the
 // configuration it gives the pure-Go backend when $GOMLX_BACKEND is plain "go".
 //
-// The Go backend's default mode runs independent ops of a graph in parallel
-// on a worker pool of 2×cores goroutines, and a matrix product running as one
+// The Go backend runs independent ops of a graph in parallel on a worker
+// pool, by default of 2×cores goroutines, and a matrix product running as one
 // of those ops waits for more workers from the same pool to split its own
 // work. On a 2-core machine a training step has enough concurrent products to
-// occupy every worker with such waits, and the process hangs with idle CPUs
-// (seen with compute v0.1.3 in 10 of 19 runs; see bench/NOTES.md).
-// "ops_sequential" runs ops one after another on the calling goroutine; only
-// leaf work inside an op (the tiles of a matrix product) goes to the pool,
-// and leaf work never waits on the pool, so it cannot hang.
-// GOMLX_BACKEND=go:parallelism=-1 (no pool limit) also never hung; the
-// benchmark (go run ./cmd/bench) compares the two.
-const DefaultConfig = "go:ops_sequential"
+// occupy every worker with such waits, and the process hangs with idle CPUs:
+// with compute v0.1.3, "go:ops_parallel" hung the bench-lm FT step in 6 of 6
+// runs (bench/NOTES.md). "parallelism=-1" lifts the pool's limit, so nobody
+// waits for a worker: 32 benchmark runs and the test suite never hung, and a
+// training step is 1.4-1.7x faster than with "go:ops_sequential" (ops one
+// after another on the calling goroutine, which cannot hang either, and is
+// the fallback: GOMLX_BACKEND=go:ops_sequential).
+const DefaultConfig = "go:parallelism=-1"
 
 // EnvVar is the environment variable that selects the backend, as in GoMLX:
-// "name" or "name:config", e.g. "go", "go:parallelism=-1", "xla:cuda",
+// "name" or "name:config", e.g. "go", "go:ops_sequential", "xla:cuda",
 // "xla:/abs/path/plugin.so".
 const EnvVar = compute.ConfigEnvVar
 

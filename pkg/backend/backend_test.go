@@ -11,7 +11,7 @@ func TestConfig(t *testing.T) {
 		"":                  DefaultConfig,
 		"go":                DefaultConfig,
 		" go: ":             DefaultConfig,
-		"go:parallelism=-1": "go:parallelism=-1",
+		"go:ops_sequential": "go:ops_sequential",
 		"xla:cuda":          "xla:cuda",
 	} {
 		t.Setenv(EnvVar, env)
