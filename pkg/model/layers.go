@@ -89,7 +89,9 @@ func onesLike(n int) []int {
 // row must allow at least one key (the model always allows a position to see
 // itself), otherwise its weights are spread over blocked keys.
 func Attend(q, k, v, allowed *Node) *Node {
-	return attend(q, k, v, AttentionBias(allowed, q.Shape().Dimensions[2]))
+	byHead := func(x *Node) *Node { return TransposeAllAxes(x, 0, 2, 1, 3) }
+	out := attend(byHead(q), byHead(k), byHead(v), AttentionBias(allowed, q.Shape().Dimensions[2]))
+	return byHead(out)
 }
 
 // AttentionBias turns allowed [B, S, S] Bool into the additive mask attend
@@ -106,15 +108,23 @@ func AttentionBias(allowed *Node, heads int) *Node {
 	return BroadcastToDims(InsertAxes(bias, 1), b, heads, s, s)
 }
 
-// attend is Attend with the mask given as AttentionBias. The 1/√dh scale is
+// attend is Attend on q, k, v laid out by head, [B, H, S, dh], with the mask
+// given as AttentionBias; it returns [B, H, S, dh].
+//
+// In this layout both products are batched matrix products the Go backend's
+// kernels take as they are (batch axes first, contracting axis last or
+// second to last), and GoMLX's gradients of them need no transposes back;
+// laid out [B, S, H, dh] they cost a transpose of the [B, H, S, S] weights
+// and of every [B, S, H, dh] operand in each direction. The 1/√dh scale is
 // applied to q, which is S/dh times smaller than the logits (for dh a power
 // of 4, as in every shipped base, the scale is a power of two and the result
 // is bit-identical to scaling the logits).
 func attend(q, k, v, bias *Node) *Node {
 	dh := q.Shape().Dimensions[3]
 	q = MulScalar(q, 1/math.Sqrt(float64(dh)))
-	logits := Add(Einsum("bqhd,bkhd->bhqk", q, k), bias)
-	return Einsum("bhqk,bkhd->bqhd", softmaxLastAxis(logits), v)
+	batch := []int{0, 1}
+	logits := Add(DotGeneral(q, []int{3}, batch, k, []int{3}, batch), bias)         // [B, H, Sq, Sk]
+	return DotGeneral(softmaxLastAxis(logits), []int{3}, batch, v, []int{2}, batch) // [B, H, Sq, dh]
 }
 
 // softmaxLastAxis is the backend's fused softmax over the last axis, with
@@ -141,12 +151,12 @@ func softmaxLastAxis(x *Node) *Node {
 func attention(root *mlmodel.Scope, c Config, hook site.Hook, i int, x, bias *Node) *Node {
 	dims := x.Shape().Dimensions
 	b, s := dims[0], dims[1]
-	heads := func(name string) *Node {
+	heads := func(name string) *Node { // [B, H, S, dh]
 		y := Linear(root, hook, c.blockSite(i, name), x)
-		return Reshape(y, b, s, c.Heads, c.HeadDim())
+		return TransposeAllAxes(Reshape(y, b, s, c.Heads, c.HeadDim()), 0, 2, 1, 3)
 	}
 	q, k, v := heads("attn/q"), heads("attn/k"), heads("attn/v")
-	out := Reshape(attend(q, k, v, bias), b, s, c.Width)
+	out := Reshape(TransposeAllAxes(attend(q, k, v, bias), 0, 2, 1, 3), b, s, c.Width)
 	return Linear(root, hook, c.blockSite(i, "attn/o"), out)
 }
 
