@@ -34,9 +34,19 @@ const (
 )
 
 // FormatVersion is the version of the adapter directory layout that
-// SaveAdapter writes. LoadAdapter reads versions 1 to FormatVersion and
+// SaveAdapter writes. LoadAdapter reads versions 1 to FormatVersion, and
+// files without a format_version (written by Hugging Face PEFT), and
 // refuses newer ones instead of misreading them.
-const FormatVersion = 1
+//
+// Version 2 stores the adapters of methods that implement FileFormat in
+// their own format: LoRA exactly as Hugging Face PEFT does (see package
+// lora). Version 1 stored every method's weights under peftlab's names and
+// shapes; LoadAdapter still reads it.
+const FormatVersion = 2
+
+// DefaultForeignName is the name LoadAdapter gives an adapter written by
+// Hugging Face PEFT, whose files do not name it: PEFT's own default.
+const DefaultForeignName = "default"
 
 // maxConfigSize bounds adapter_config.json; a config is a few hundred bytes.
 const maxConfigSize = 1 << 20
@@ -45,16 +55,18 @@ const maxConfigSize = 1 << 20
 //
 // The file is one flat JSON object, as in Hugging Face PEFT: "peft_type",
 // then the method's own configuration fields (its Go struct encoded with
-// encoding/json), then "base_model_name_or_path" and peftlab's fields:
+// encoding/json, or its FileFormat's fields: LoRA writes all of PEFT's
+// LoraConfig), then "base_model_name_or_path" and peftlab's fields, which
+// PEFT ignores:
 //
 //	{
 //	  "peft_type": "LORA",
-//	  "r": 8, "lora_alpha": 16, "target_modules": "block/*/attn/{q,v}",
+//	  "r": 8, "lora_alpha": 16, "target_modules": ["block.0.attn.q", "block.0.attn.v"], ...,
 //	  "base_model_name_or_path": "tiny-lm",
 //	  "base_model_hash": "sha256:4f1c...",
 //	  "adapter_name": "sentiment",
 //	  "peftlab_version": "v0.1.0",
-//	  "format_version": 1,
+//	  "format_version": 2,
 //	  "adapter_model_sha256": "9b2e..."
 //	}
 type AdapterConfig struct {
@@ -72,7 +84,10 @@ type AdapterConfig struct {
 	BaseHash string
 	// PeftlabVersion is the peftlab module version that wrote the file.
 	PeftlabVersion string
-	// FormatVersion is the layout version of the directory (see the constant).
+	// FormatVersion is the layout version of the directory (see the
+	// constant); 0 for a file written by Hugging Face PEFT, which has none.
+	// Such a file records no BaseHash and no adapter name (Name is then
+	// DefaultForeignName).
 	FormatVersion int
 	// WeightsSHA256 ("adapter_model_sha256") is the hex SHA-256 of
 	// adapter_model.safetensors when it was written; empty skips the check.
@@ -95,34 +110,53 @@ var envelopeKeys = []string{"peft_type", "base_model_name_or_path", "base_model_
 
 // fileWeight is one tensor of adapter_model.safetensors.
 type fileWeight struct {
-	key   string // name in the file
-	path  string // variable scope and name in the context
-	shape []int
+	key        string // name in the file
+	path       string // variable scope and name in the context
+	shape      []int  // shape in the context
+	fileShape  []int  // shape in the file
+	transposed bool   // the file holds the transpose
 }
 
-// fileWeights lists what an adapter's file holds: the method's own weights
-// under their names relative to the adapter scope, like Hugging Face's keys
-// ("block/0/attn/q/lora_A"), and the base weights it trains (full
-// fine-tuning) under their base names without the leading "/"
+// fileWeights lists what an adapter's file of format_version fv holds: the
+// method's own weights under their names relative to the adapter scope
+// ("block/0/attn/q/lora_A"), or under the keys of the method's FileFormat
+// ("base_model.model.block.0.attn.q.lora_A.weight"), and the base weights it
+// trains (full fine-tuning) under their base names without the leading "/"
 // ("head/cls/weights").
-func fileWeights(a Adapter, res Resolution) ([]fileWeight, error) {
+func fileWeights(a Adapter, res Resolution, fv int) ([]fileWeight, error) {
 	var ws []fileWeight
 	seen := map[string]string{}
-	add := func(key, path string, shape []int) error {
-		if prev, dup := seen[key]; dup {
-			return fmt.Errorf("weights %s and %s would both be stored as %q", prev, path, key)
+	add := func(w fileWeight) error {
+		if prev, dup := seen[w.key]; dup {
+			return fmt.Errorf("weights %s and %s would both be stored as %q", prev, w.path, w.key)
 		}
-		seen[key] = path
-		ws = append(ws, fileWeight{key: key, path: path, shape: shape})
+		seen[w.key] = w.path
+		if w.fileShape == nil {
+			w.fileShape = w.shape
+		}
+		ws = append(ws, w)
 		return nil
 	}
+	ff, own := fileFormat(a.Method, fv)
 	for _, p := range res.New {
-		if err := add(strings.TrimPrefix(p.Name, "/"), a.Scope()+"/"+strings.TrimPrefix(p.Name, "/"), p.Shape); err != nil {
+		name := strings.TrimPrefix(p.Name, "/")
+		w := fileWeight{key: name, path: a.Scope() + "/" + name, shape: p.Shape}
+		if own {
+			w.key, w.transposed = ff.FileWeight(name)
+			if w.transposed {
+				if len(p.Shape) != 2 {
+					return nil, fmt.Errorf("weight %s is %v: only matrices can be stored transposed", w.path, p.Shape)
+				}
+				w.fileShape = []int{p.Shape[1], p.Shape[0]}
+			}
+		}
+		if err := add(w); err != nil {
 			return nil, err
 		}
 	}
 	for _, p := range res.Base {
-		if err := add(strings.TrimPrefix(p.Name, "/"), "/"+strings.TrimPrefix(p.Name, "/"), p.Shape); err != nil {
+		name := strings.TrimPrefix(p.Name, "/")
+		if err := add(fileWeight{key: name, path: "/" + name, shape: p.Shape}); err != nil {
 			return nil, err
 		}
 	}
@@ -140,7 +174,9 @@ func baseSkip(res Resolution) map[string]bool {
 // SaveAdapter writes the adapter named name of m to dir (created if
 // missing): adapter_config.json with the method's configuration and the
 // base's identity (BaseHash), and adapter_model.safetensors with the
-// adapter's weights as they are in sc. The frozen base is never written,
+// adapter's weights as they are in sc. A method that implements FileFormat
+// writes both in its own format: LoRA exactly as Hugging Face PEFT does, so
+// PEFT's PeftModel.from_pretrained loads it (see package lora). The frozen base is never written,
 // except by full fine-tuning, whose "adapter" is the set of base weights it
 // trains: those are stored under their base names ("head/cls/weights").
 // Save LoRA unmerged: merged weights change the base's hash.
@@ -165,7 +201,7 @@ func SaveAdapter(dir string, sc *mlmodel.Scope, m *Model, name string) error {
 		return fail(fmt.Errorf("no adapter of that name is attached (attached: %s)", strings.Join(names, ", ")))
 	}
 	res, _ := m.Resolution(name)
-	weights, err := fileWeights(a, res)
+	weights, err := fileWeights(a, res, FormatVersion)
 	if err != nil {
 		return fail(err)
 	}
@@ -188,6 +224,11 @@ func SaveAdapter(dir string, sc *mlmodel.Scope, m *Model, name string) error {
 		}
 		if err := finiteWeight(w.path, value); err != nil {
 			return fail(fmt.Errorf("%w; nothing was written", err))
+		}
+		if w.transposed {
+			if value, err = transpose2D(w.path, value); err != nil {
+				return fail(err)
+			}
 		}
 		t, err := safetensors.FromTensor(w.key, value)
 		if err != nil {
@@ -212,7 +253,16 @@ func SaveAdapter(dir string, sc *mlmodel.Scope, m *Model, name string) error {
 		return fail(err)
 	}
 	sum := sha256.Sum256(data)
-	cfg, err := encodeConfig(a.Method, envelope{
+	var fields []byte
+	if ff, own := fileFormat(a.Method, FormatVersion); own {
+		fields, err = ff.FileConfig(res)
+	} else {
+		fields, err = json.Marshal(a.Method)
+	}
+	if err != nil {
+		return fail(fmt.Errorf("encode the %s configuration: %w", a.Method.Type(), err))
+	}
+	cfg, err := encodeConfig(a.Method.Type(), fields, envelope{
 		BaseModel:      m.Layout.Model,
 		BaseHash:       hash,
 		AdapterName:    a.Name,
@@ -236,23 +286,19 @@ func SaveAdapter(dir string, sc *mlmodel.Scope, m *Model, name string) error {
 	return nil
 }
 
-// encodeConfig writes peft_type, the method's fields, then the envelope, as
-// one indented JSON object.
-func encodeConfig(method Method, env envelope) ([]byte, error) {
-	mj, err := json.Marshal(method)
-	if err != nil {
-		return nil, fmt.Errorf("encode the %s configuration: %w", method.Type(), err)
-	}
+// encodeConfig writes peft_type, the method's fields (mj, a JSON object),
+// then the envelope, as one indented JSON object.
+func encodeConfig(peftType string, mj []byte, env envelope) ([]byte, error) {
 	var fields map[string]json.RawMessage
 	if err := json.Unmarshal(mj, &fields); err != nil || fields == nil {
-		return nil, fmt.Errorf("the %s configuration must encode as a JSON object, got %s", method.Type(), mj)
+		return nil, fmt.Errorf("the %s configuration must encode as a JSON object, got %s", peftType, mj)
 	}
 	for k := range fields {
 		if slices.Contains(envelopeKeys, k) {
-			return nil, fmt.Errorf("the %s configuration has a field %q, which adapter_config.json reserves", method.Type(), k)
+			return nil, fmt.Errorf("the %s configuration has a field %q, which adapter_config.json reserves", peftType, k)
 		}
 	}
-	typ, _ := json.Marshal(method.Type())
+	typ, _ := json.Marshal(peftType)
 	rest, err := json.Marshal(env)
 	if err != nil {
 		return nil, err
@@ -309,7 +355,14 @@ func parseConfig(data []byte) (AdapterConfig, error) {
 		}
 		return AdapterConfig{}, fmt.Errorf("not a JSON object: %w", err)
 	}
-	for _, k := range []string{"peft_type", "adapter_name", "base_model_hash", "format_version"} {
+	// A file without format_version was written by Hugging Face PEFT (or
+	// another tool): it has no name and no base hash of peftlab's.
+	_, ours := fields["format_version"]
+	required := []string{"peft_type"}
+	if ours {
+		required = append(required, "adapter_name", "base_model_hash")
+	}
+	for _, k := range required {
 		if _, ok := fields[k]; !ok {
 			return AdapterConfig{}, fmt.Errorf("field %q is missing", k)
 		}
@@ -327,7 +380,9 @@ func parseConfig(data []byte) (AdapterConfig, error) {
 		}
 		delete(fields, k)
 	}
-	if env.FormatVersion < 1 || env.FormatVersion > FormatVersion {
+	if !ours {
+		env.AdapterName = DefaultForeignName
+	} else if env.FormatVersion < 1 || env.FormatVersion > FormatVersion {
 		return AdapterConfig{}, fmt.Errorf("format_version %d is not one this peftlab reads (1 to %d); it was written by peftlab %s",
 			env.FormatVersion, FormatVersion, env.PeftlabVersion)
 	}
@@ -337,6 +392,18 @@ func parseConfig(data []byte) (AdapterConfig, error) {
 	method, err := NewConfig(env.PeftType)
 	if err != nil {
 		return AdapterConfig{}, err
+	}
+	if ff, own := fileFormat(method, env.FormatVersion); own {
+		if err := unknownKeys(env.PeftType, ff.FileFields(), fields); err != nil {
+			return AdapterConfig{}, fmt.Errorf("%w%s", err, writtenBy(env))
+		}
+		if method, err = ff.DecodeFileConfig(fields); err != nil {
+			return AdapterConfig{}, fmt.Errorf("%s configuration: %w%s", env.PeftType, err, writtenBy(env))
+		}
+		return finishConfig(env, method)
+	}
+	if !ours {
+		return AdapterConfig{}, fmt.Errorf("it has no format_version, so peftlab did not write it, and %s adapters are read only in peftlab's own format", env.PeftType)
 	}
 	if reflect.ValueOf(method).Kind() != reflect.Pointer {
 		return AdapterConfig{}, fmt.Errorf("peft_type %q is registered with a config that is not a pointer, so it cannot be decoded", env.PeftType)
@@ -354,9 +421,24 @@ func parseConfig(data []byte) (AdapterConfig, error) {
 		}
 		return AdapterConfig{}, fmt.Errorf("%s configuration: %w%s", env.PeftType, err, hint)
 	}
+	return finishConfig(env, method)
+}
+
+// writtenBy says which peftlab wrote a file, for messages about fields.
+func writtenBy(env envelope) string {
+	if env.FormatVersion == 0 {
+		return " (the file was written by Hugging Face PEFT or another tool, not by peftlab)"
+	}
+	return fmt.Sprintf(" (the file was written by peftlab %s, this is %s)", env.PeftlabVersion, peftlabVersion())
+}
+
+// finishConfig returns the decoded config with the envelope's fields.
+func finishConfig(env envelope, method Method) (AdapterConfig, error) {
 	// Return a value when the value implements Method, like the configs users write.
-	if v, ok := reflect.ValueOf(method).Elem().Interface().(Method); ok {
-		method = v
+	if rv := reflect.ValueOf(method); rv.Kind() == reflect.Pointer && !rv.IsNil() {
+		if v, ok := rv.Elem().Interface().(Method); ok {
+			method = v
+		}
 	}
 	if typ := method.Type(); typ != env.PeftType {
 		return AdapterConfig{}, fmt.Errorf("peft_type %q decoded into a config of type %q", env.PeftType, typ)
@@ -383,6 +465,12 @@ func parseConfig(data []byte) (AdapterConfig, error) {
 //     and misshapen weights are all listed);
 //   - that the base weights in sc are the ones the adapter was trained on
 //     (BaseHash, see AdapterConfig.BaseHash).
+//
+// It also reads LoRA adapters saved by Hugging Face PEFT (save_pretrained of
+// a PyTorch twin whose module names follow the sites, see lora.ModuleName):
+// such a file has no format_version, no adapter name (the adapter is named
+// DefaultForeignName) and no base hash, so of the base only its layout can
+// be checked. Files of every format_version from 1 on load.
 //
 // A full fine-tuning adapter replaces the base weights it trained.
 //
@@ -416,7 +504,7 @@ func LoadAdapter(dir string, sc *mlmodel.Scope, layout site.Layout) (Adapter, er
 	if err := catch.Error(func() (err error) { res, err = cfg.Method.Resolve(layout); return }); err != nil {
 		return fail(otherBase(fmt.Errorf("adapter %q (%s) does not fit base model %s: %w", a.Name, cfg.Method.Type(), layout.Model, err)))
 	}
-	weights, err := fileWeights(a, res)
+	weights, err := fileWeights(a, res, cfg.FormatVersion)
 	if err != nil {
 		return fail(err)
 	}
@@ -448,7 +536,12 @@ func LoadAdapter(dir string, sc *mlmodel.Scope, layout site.Layout) (Adapter, er
 	if err != nil {
 		return fail(err)
 	}
-	if hash != cfg.BaseHash {
+	if n == 0 && cfg.FormatVersion == 0 {
+		return fail(fmt.Errorf("adapter %q needs a base model, but the context holds no base weights: load the base first", a.Name))
+	}
+	// A file written by Hugging Face PEFT records no hash: the weights fitting
+	// the layout is all that can be checked.
+	if hash != cfg.BaseHash && !(cfg.FormatVersion == 0 && cfg.BaseHash == "") {
 		what := "the base weights in this context"
 		if len(res.Base) > 0 {
 			what = fmt.Sprintf("the base weights in this context, not counting the %d the adapter replaces,", len(res.Base))
@@ -535,8 +628,8 @@ func matchWeights(a Adapter, weights []fileWeight, file *safetensors.File) ([]*t
 			missing = append(missing, fmt.Sprintf("%s %v", w.key, w.shape))
 			continue
 		}
-		if t.DType != safetensors.F32 || !slices.Equal(t.Shape, w.shape) {
-			wrong = append(wrong, fmt.Sprintf("%s is %s%v, want F32%v", w.key, t.DType, t.Shape, w.shape))
+		if t.DType != safetensors.F32 || !slices.Equal(t.Shape, w.fileShape) {
+			wrong = append(wrong, fmt.Sprintf("%s is %s%v, want F32%v", w.key, t.DType, t.Shape, w.fileShape))
 			continue
 		}
 		v, err := t.ToTensor()
@@ -545,6 +638,11 @@ func matchWeights(a Adapter, weights []fileWeight, file *safetensors.File) ([]*t
 		}
 		if err := finiteWeight(w.key, v); err != nil {
 			return nil, fmt.Errorf("%s: %w", WeightsFile, err)
+		}
+		if w.transposed {
+			if v, err = transpose2D(w.key, v); err != nil {
+				return nil, err
+			}
 		}
 		values[i] = v
 	}

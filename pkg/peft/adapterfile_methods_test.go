@@ -50,7 +50,7 @@ func TestAdapterFilesWithRealMethods(t *testing.T) {
 	}{
 		{"adalink", adalink.Config{Rank: 2}, []string{"input/text/", "input/image/"}},
 		{"adalink-shared", adalink.Config{Rank: 3, Shared: true, Activation: "tanh", Modalities: []string{"text", "image"}}, nil},
-		{"lora", lora.Config{Rank: 2, Alpha: 4, Targets: []string{"block/*/attn/{q,v}"}}, []string{"block/0/attn/q/", "block/1/attn/v/"}},
+		{"lora", lora.Config{Rank: 2, Alpha: 4, Targets: []string{"block/*/attn/{q,v}"}}, []string{"base_model.model.block.0.attn.q.lora_A.weight", "base_model.model.block.1.attn.v.lora_B.weight"}},
 		{"prompt", prompt.Config{Tokens: 2}, nil},
 		{"full-head", full.Config{Preset: "head"}, []string{"head/cls/weights", "head/lm/biases"}},
 	}

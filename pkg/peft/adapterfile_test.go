@@ -126,7 +126,7 @@ func TestSaveLoadRoundTrip(t *testing.T) {
 	want := map[string]any{
 		"peft_type": lowRankType, "r": 2.0, "target_modules": "block/*/attn/{q,v}",
 		"base_model_name_or_path": "tiny-files", "base_model_hash": mustHash(t, sc),
-		"adapter_name": "task", "format_version": 1.0,
+		"adapter_name": "task", "format_version": float64(FormatVersion),
 	}
 	for k, v := range want {
 		if cfg[k] != v {

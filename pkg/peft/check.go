@@ -147,7 +147,12 @@ func unknownFields(peftType string, method Method, fields map[string]json.RawMes
 	if t.Kind() != reflect.Struct {
 		return nil // not a struct: its own decoding is all there is to judge by
 	}
-	known := jsonFields(t)
+	return unknownKeys(peftType, jsonFields(t), fields)
+}
+
+// unknownKeys returns an error naming the keys of fields that are neither in
+// known nor the envelope's, listing the known ones.
+func unknownKeys(peftType string, known []string, fields map[string]json.RawMessage) error {
 	var unknown []string
 	for k := range fields {
 		if !slices.Contains(known, k) {

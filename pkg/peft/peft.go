@@ -18,6 +18,8 @@
 // the base it was trained on (BaseHash, a SHA-256 of the base weights);
 // LoadAdapter puts it back onto a base, refusing a different base, a damaged
 // or truncated file, weights that do not fit the method, and unknown methods.
+// LoRA adapters are written exactly as PEFT writes them (keys, orientation,
+// config fields), and LoadAdapter reads those PEFT writes (see FileFormat).
 package peft
 
 import (

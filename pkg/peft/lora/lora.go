@@ -36,7 +36,12 @@
 // Config's JSON field names are PEFT's (r, lora_alpha, lora_dropout,
 // target_modules, use_rslora) and its peft_type is "LORA"; the package
 // registers itself with peft.Register, so importing it is enough for
-// adapter files of this type to load.
+// adapter files of this type to load. Adapter files are Hugging Face PEFT's,
+// both ways: peft.SaveAdapter writes what PEFT's save_pretrained writes
+// (lora_A.weight [r, in] and lora_B.weight [out, r] under
+// "base_model.model.<module>.", the module being the site's path with dots,
+// see ModuleName) and peft.LoadAdapter reads what PEFT writes. See
+// Config.FileConfig.
 package lora
 
 import (
