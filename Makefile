@@ -63,3 +63,15 @@ bench-go:
 	@if [ -z "$(BENCH_PKGS)" ]; then echo "no benchmarks found"; else \
 		echo $(GOCMD) test -run '^$$' -bench . $(BENCH_PKGS); \
 		$(GOCMD) test -run '^$$' -bench . $(BENCH_PKGS); fi
+
+# Hugging Face PEFT interop (bench/interop): peftlab's LoRA adapter files loaded by PEFT's
+# PeftModel.from_pretrained and PEFT's save_pretrained files loaded by peftlab, logits and
+# merge_and_unload within 1e-4. Installs PyTorch (bench/torch) and PEFT with safetensors
+# (bench/interop/requirements.txt, hash-pinned) from PyPI on first use: GBs, so never in `make test`.
+.PHONY: interop
+interop:
+	@out="$$(bench/interop/install.sh)" || { echo "interop: FAIL (install, see above)"; exit 1; }; \
+	py="$$(printf '%s\n' "$$out" | tail -1)"; \
+	if PEFTLAB_INTEROP_PYTHON="$$py" $(GOCMD) test -count=1 -v -run '^TestInterop$$' ./bench/interop/; then \
+		echo "interop: PASS (peftlab <-> Hugging Face PEFT LoRA adapters, both ways, logits and merges within 1e-4)"; \
+	else echo "interop: FAIL"; exit 1; fi

@@ -20,6 +20,7 @@ import (
 	"github.com/gomlx/gomlx/core/tensors"
 	mlmodel "github.com/gomlx/gomlx/ml/model"
 	"github.com/peftlab/peftlab/pkg/backend/backendtest"
+	"github.com/peftlab/peftlab/pkg/bases"
 	"github.com/peftlab/peftlab/pkg/model"
 	"github.com/peftlab/peftlab/pkg/peft"
 	"github.com/peftlab/peftlab/pkg/peft/lora"
@@ -31,8 +32,8 @@ import (
 // EnvPython names the python of the interop venv (bench/interop/install.sh).
 const EnvPython = "PEFTLAB_INTEROP_PYTHON"
 
-// base is a small random text base with both heads.
-var base = model.Config{Name: "interop-tiny", Vocab: 40, Width: 16, Heads: 2, Blocks: 2, MLPDim: 32, MaxLen: 16, Classes: 3}
+// base is the shipped "text" base (pkg/bases), set by TestInterop.
+var base model.Config
 
 const (
 	logitTol  = 1e-4
@@ -65,7 +66,7 @@ func runPy(t *testing.T, py string, args ...string) {
 }
 
 func tokens() *tensors.Tensor {
-	return tensors.FromValue([][]int32{{3, 17, 1, 32, 5, 9, 21, 2}, {4, 2, 39, 8, 11, 0, 0, 0}, {7, 7, 30, 1, 0, 0, 0, 0}})
+	return tensors.FromValue([][]int32{{3, 17, 1, 320, 5, 9, 2021, 2}, {4, 2, 39, 800, 11, 0, 0, 0}, {7, 7, 1300, 1, 0, 0, 0, 0}})
 }
 
 // logits runs model.LMLogits of base with hook on sc, in a fresh executor.
@@ -181,11 +182,9 @@ func TestInterop(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	sc := mlmodel.NewStore().RootScope()
-	if err := sc.Store().SetRNGStateFromSeed(11); err != nil {
-		t.Fatal(err)
-	}
-	if err := model.Init(b, sc, base); err != nil {
+	var sc *mlmodel.Scope
+	var err error
+	if base, sc, _, err = bases.Load("text"); err != nil {
 		t.Fatal(err)
 	}
 	writeShared(t, dir, sc)
@@ -286,7 +285,12 @@ func TestInterop(t *testing.T) {
 		for _, s := range res.Sites {
 			sites = append(sites, s.Name)
 		}
-		wantSites := []string{"block/0/attn/q", "block/0/attn/v", "block/0/mlp/down", "block/1/attn/q", "block/1/attn/v", "block/1/mlp/down"}
+		var wantSites []string // PEFT's target_modules ["q", "v", "down"] in every block
+		for i := range base.Blocks {
+			for _, s := range []string{"attn/q", "attn/v", "mlp/down"} {
+				wantSites = append(wantSites, model.BlockSite(i, s))
+			}
+		}
 		if !slices.Equal(sites, wantSites) {
 			t.Errorf("adapted sites %v, want %v", sites, wantSites)
 		}
