@@ -394,6 +394,15 @@ func parseConfig(data []byte) (AdapterConfig, error) {
 		return AdapterConfig{}, err
 	}
 	if ff, own := fileFormat(method, env.FormatVersion); own {
+		if !ours {
+			// Written by PEFT: a newer PEFT adds options, off by default. An
+			// unknown key that is off changes nothing; one that is on is refused.
+			for k, raw := range fields {
+				if !slices.Contains(ff.FileFields(), k) && IsOff(raw) {
+					delete(fields, k)
+				}
+			}
+		}
 		if err := unknownKeys(env.PeftType, ff.FileFields(), fields); err != nil {
 			return AdapterConfig{}, fmt.Errorf("%w%s", err, writtenBy(env))
 		}

@@ -1,6 +1,7 @@
 package peft
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 
@@ -59,4 +60,29 @@ func transpose2D(name string, t *tensors.Tensor) (*tensors.Tensor, error) {
 		}
 	}
 	return tensors.FromFlatDataAndDimensions(dst, cols, rows), nil
+}
+
+// IsOff reports whether a JSON value is null, false, 0, "" or an empty
+// list or object: the value of an option that is not in use. FileFormat
+// implementations use it to accept another tool's options that are off.
+func IsOff(raw json.RawMessage) bool {
+	var v any
+	if err := json.Unmarshal(bytes.TrimSpace(raw), &v); err != nil {
+		return false
+	}
+	switch v := v.(type) {
+	case nil:
+		return true
+	case bool:
+		return !v
+	case float64:
+		return v == 0
+	case string:
+		return v == ""
+	case []any:
+		return len(v) == 0
+	case map[string]any:
+		return len(v) == 0
+	}
+	return false
 }

@@ -157,7 +157,7 @@ func (Config) DecodeFileConfig(fields map[string]json.RawMessage) (peft.Method, 
 		if slices.Contains(peftAnyValue, key) || slices.Contains([]string{"r", "lora_alpha", "lora_dropout", "use_rslora", "bias", "target_modules", PeftTargetsField}, key) {
 			continue
 		}
-		if !off(raw) {
+		if !peft.IsOff(raw) {
 			return nil, fmt.Errorf("%s = %s: peftlab's LoRA does not support this PEFT option; only adapters with it off (null, false or empty) load", key, raw)
 		}
 	}
@@ -196,12 +196,3 @@ func (Config) DecodeFileConfig(fields map[string]json.RawMessage) (peft.Method, 
 	return c, nil
 }
 
-// off reports whether a JSON value is null, false, 0, "" or empty.
-func off(raw json.RawMessage) bool {
-	switch s := string(bytes.TrimSpace(raw)); s {
-	case "null", "false", "0", `""`, "[]", "{}":
-		return true
-	default:
-		return strings.TrimSpace(strings.Trim(s, "[]{}")) == "" && len(s) >= 2 && (s[0] == '[' || s[0] == '{')
-	}
-}

@@ -277,6 +277,14 @@ func TestLoadPEFTWritten(t *testing.T) {
 		t.Errorf("outputs after loading the PEFT file differ by %g", maxAbsDiff(out, want))
 	}
 
+	// A newer PEFT's options, off, change nothing and load.
+	c := peftConfig()
+	c["some_new_option"], c["another_new_config"] = nil, map[string]any{}
+	writeConfig(t, dir, c)
+	if _, err := peft.LoadAdapter(dir, baseCtx(t, snap), tiny.Layout()); err != nil {
+		t.Errorf("unknown PEFT options that are off: %v", err)
+	}
+
 	for _, tc := range []struct {
 		key   string
 		value any
@@ -290,6 +298,7 @@ func TestLoadPEFTWritten(t *testing.T) {
 		{"target_modules", ".*q", "regular expression"},
 		{"target_modules", []string{"nosuch"}, "matches no site"},
 		{"lora_alhpa", 16, `unknown field "lora_alhpa"`},
+		{"some_new_option", true, `unknown field "some_new_option"`},
 	} {
 		c := peftConfig()
 		c[tc.key] = tc.value
