@@ -195,4 +195,3 @@ func (Config) DecodeFileConfig(fields map[string]json.RawMessage) (peft.Method, 
 	}
 	return c, nil
 }
-
