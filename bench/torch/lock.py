@@ -19,12 +19,13 @@ Hashes are collected for CPython 3.11 to 3.13 on manylinux x86_64, so the file
 installs on any of them.
 """
 
-import json
 import os
 import re
 import subprocess
 import sys
-import tempfile
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+import pylock  # noqa: E402  (bench/pylock.py: pins and hashes from pip)
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 OUT = os.path.join(HERE, "requirements.txt")
@@ -41,28 +42,6 @@ EXCLUDE = {
     "cuda-pathfinder",  # dependency of cuda-bindings
 }
 
-PYTHONS = ["3.11", "3.12", "3.13"]
-PLATFORMS = [
-    "manylinux_2_28_x86_64", "manylinux_2_27_x86_64", "manylinux_2_25_x86_64",
-    "manylinux_2_24_x86_64", "manylinux_2_18_x86_64", "manylinux_2_17_x86_64",
-    "manylinux2014_x86_64", "manylinux_2_12_x86_64", "manylinux2010_x86_64",
-    "manylinux_2_5_x86_64", "manylinux1_x86_64",
-]
-
-
-def norm(name):
-    return re.sub(r"[-_.]+", "-", name).lower()
-
-
-def report(args):
-    with tempfile.TemporaryDirectory() as tmp:
-        path = os.path.join(tmp, "report.json")
-        cmd = [sys.executable, "-m", "pip", "install", "--dry-run", "--ignore-installed", "--quiet",
-               "--disable-pip-version-check", "--report", path] + args
-        subprocess.run(cmd, check=True)
-        with open(path) as f:
-            return json.load(f)["install"]
-
 
 def newest_torch():
     out = subprocess.run([sys.executable, "-m", "pip", "index", "versions", "torch"],
@@ -77,25 +56,12 @@ def main():
     version = sys.argv[1] if len(sys.argv) > 1 else newest_torch()
     # 1. Resolve torch's full dependency tree for this interpreter.
     pins = {}
-    for item in report([f"torch=={version}"]):
-        name = norm(item["metadata"]["name"])
+    for item in pylock.report([f"torch=={version}"]):
+        name = pylock.norm(item["metadata"]["name"])
         if name not in EXCLUDE:
             pins[name] = item["metadata"]["version"]
-    # 2. Collect the hashes of the files each pinned version has for every
-    #    supported Python.
-    hashes = {name: set() for name in pins}
-    plat = [a for p in PLATFORMS for a in ("--platform", p)]
-    reqs = [f"{n}=={v}" for n, v in pins.items()]
-    for py in PYTHONS:
-        with tempfile.TemporaryDirectory() as target:
-            items = report(["--no-deps", "--only-binary=:all:", "--target", target,
-                            "--python-version", py, "--implementation", "cp"] + plat + reqs)
-        for item in items:
-            name = norm(item["metadata"]["name"])
-            h = item["download_info"].get("archive_info", {}).get("hashes", {}).get("sha256")
-            if not h:
-                sys.exit(f"lock.py: no sha256 for {name} on Python {py}")
-            hashes[name].add(h)
+    # 2. The hashes of the files each pinned version has for every supported Python.
+    file_hashes = pylock.hashes(pins)
     order = ["torch"] + sorted(n for n in pins if n != "torch")
     lines = [
         f"# PyTorch {version} for the peftlab speed benchmark's peer (bench/torch/peer.py), CPU use.",
@@ -104,15 +70,8 @@ def main():
         "# torch's own Requires-Dist is NOT followed: this is torch, its pure-Python",
         "# dependencies and only the NVIDIA libraries that libtorch links against.",
         "# Left out: " + ", ".join(sorted(EXCLUDE)) + ".",
-        f"# Hashes cover CPython {', '.join(PYTHONS)} on manylinux x86_64.",
     ]
-    for name in order:
-        lines.append(f"{name}=={pins[name]} \\")
-        hs = sorted(hashes[name])
-        for i, h in enumerate(hs):
-            lines.append(f"    --hash=sha256:{h}" + (" \\" if i < len(hs) - 1 else ""))
-    with open(OUT, "w") as f:
-        f.write("\n".join(lines) + "\n")
+    pylock.write(OUT, lines, order, pins, file_hashes)
     print(f"wrote {OUT}: torch {version}, {len(pins)} packages", file=sys.stderr)
 
 
