@@ -15,10 +15,11 @@ import (
 // decomposed formula, built into the same graph for the gradient; the Go
 // backend skips only nodes nothing reads, so the decomposed chain's first
 // ops (Exp, in float64, one element at a time: see Gelu for how slow
-// math.Exp is here) run on every call, training or not. For the text base's LM loss alone that was 1 s of a 2 s
-// step (bench/NOTES.md). Every graph gets the same form, so any graph can be
-// differentiated; in a graph that never is, the gradient carrier costs three
-// element-wise passes (see withGradient).
+// math.Exp is here) run on every call, training or not: in the text base's
+// FT step math.Exp took over half the time (bench/NOTES.md, section 2).
+// Every graph gets the same form, so any graph can be differentiated; in a
+// graph that never is, the gradient carrier costs three element-wise passes
+// (see withGradient).
 
 // stockOps switches the model to GoMLX's own wrappers and gradients, so
 // tests can compare against them.
