@@ -146,12 +146,7 @@ func (b *bench) runOurs(s spec) *result {
 
 func (b *bench) runPeer(s spec) *result {
 	js, _ := json.Marshal(s)
-	return b.runProcess(s, func(ctx context.Context) *exec.Cmd {
-		cmd := b.peer.command(js, b.threads)
-		c := exec.CommandContext(ctx, cmd.Path, cmd.Args[1:]...)
-		c.Env = cmd.Env
-		return c
-	})
+	return b.runProcess(s, func(ctx context.Context) *exec.Cmd { return b.peer.command(ctx, js, b.threads) })
 }
 
 // runProcess runs a row's child, parses its result and records its peak

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"os"
@@ -67,8 +68,8 @@ func torchVersion(python string) (string, error) {
 // command returns the peer's command for one row. OpenMP reads its settings
 // when torch loads: threads as asked, and PASSIVE so idle workers sleep
 // instead of spinning on cores the next row needs.
-func (p *peer) command(specJSON []byte, threads int) *exec.Cmd {
-	cmd := exec.Command(p.python, p.script, "--spec", string(specJSON))
+func (p *peer) command(ctx context.Context, specJSON []byte, threads int) *exec.Cmd {
+	cmd := exec.CommandContext(ctx, p.python, p.script, "--spec", string(specJSON))
 	cmd.Env = append(os.Environ(),
 		fmt.Sprintf("OMP_NUM_THREADS=%d", threads), "OMP_WAIT_POLICY=PASSIVE",
 		fmt.Sprintf("MKL_NUM_THREADS=%d", threads))

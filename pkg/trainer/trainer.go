@@ -290,19 +290,11 @@ func (t *Trainer) Step(b Batch) (loss float64, err error) {
 		// TrainStep takes ownership of (and frees) the tensors it is given;
 		// the caller's batch stays theirs, so it gets copies.
 		batch := train.Batch{Spec: s}
-		for _, x := range ins {
-			c, err := x.LocalClone()
-			if err != nil {
-				return err
-			}
-			batch.Inputs = append(batch.Inputs, c)
+		if batch.Inputs, err = clones(ins); err != nil {
+			return err
 		}
-		for _, x := range labels {
-			c, err := x.LocalClone()
-			if err != nil {
-				return err
-			}
-			batch.Labels = append(batch.Labels, c)
+		if batch.Labels, err = clones(labels); err != nil {
+			return err
 		}
 		metrics, err = t.gt.TrainStep(batch)
 		return err
@@ -328,6 +320,19 @@ func (t *Trainer) Step(b Batch) (loss float64, err error) {
 }
 
 // fail records err in the run record and returns it.
+// clones returns host copies of ts.
+func clones(ts []*tensors.Tensor) ([]*tensors.Tensor, error) {
+	out := make([]*tensors.Tensor, len(ts))
+	for i, x := range ts {
+		c, err := x.LocalClone()
+		if err != nil {
+			return nil, err
+		}
+		out[i] = c
+	}
+	return out, nil
+}
+
 func (t *Trainer) fail(err error) error {
 	t.rec.Error = err.Error()
 	t.rec.Finished = time.Now().UTC()
