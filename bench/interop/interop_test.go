@@ -182,11 +182,11 @@ func TestInterop(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	var sc *mlmodel.Scope
-	var err error
-	if base, sc, _, err = bases.Load("text"); err != nil {
+	loaded, err := bases.Load(bases.Text)
+	if err != nil {
 		t.Fatal(err)
 	}
+	base, sc := loaded.Config, loaded.Scope
 	writeShared(t, dir, sc)
 	l := base.Layout()
 

@@ -125,7 +125,7 @@ func showReports(dir, htmlDir string, samples bool) error {
 		if err != nil {
 			return err
 		}
-		_, _, _, verr := bases.LoadDir(dir)
+		_, verr := bases.LoadDir(dir)
 		entries = append(entries, entry{r.Name, r, verr})
 	} else {
 		for _, n := range bases.Names() {
@@ -133,7 +133,7 @@ func showReports(dir, htmlDir string, samples bool) error {
 			if err != nil {
 				return err
 			}
-			_, _, _, verr := bases.Load(n)
+			_, verr := bases.Load(n)
 			entries = append(entries, entry{n, r, verr})
 		}
 	}

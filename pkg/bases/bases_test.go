@@ -6,8 +6,10 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 
+	"github.com/gomlx/gomlx/core/tensors"
 	"github.com/peftlab/peftlab/pkg/model"
 	"github.com/peftlab/peftlab/pkg/peft"
 )
@@ -18,13 +20,13 @@ const maxWeightsBytes = 4 << 20
 func TestShippedBasesLoadAndVerify(t *testing.T) {
 	fingerprint := ""
 	for _, name := range Names() {
-		c, scope, tok, err := Load(name)
+		base, err := Load(name)
 		if err != nil {
 			t.Fatalf("load %s: %v", name, err)
 		}
-		r, err := ShippedReport(name)
-		if err != nil {
-			t.Fatal(err)
+		c, scope, tok, r := base.Config, base.Scope, base.Tokenizer, base.Report
+		if base.Name != name || base.ID() != r.BaseHash {
+			t.Fatalf("%s: loaded as %q with identity %s, report %s", name, base.Name, base.ID(), r.BaseHash)
 		}
 		if r.Name != name || c != r.Model || r.Params != c.Layout().NumParams() {
 			t.Fatalf("%s: report %s describes %+v (%d weights), loaded %+v", name, r.Name, r.Model, r.Params, c)
@@ -66,7 +68,7 @@ func TestShippedBasesLoadAndVerify(t *testing.T) {
 }
 
 func TestUnknownBase(t *testing.T) {
-	_, _, _, err := Load("gpt-5")
+	_, err := Load("gpt-5")
 	if err == nil || !strings.Contains(err.Error(), "vlm-instruct") {
 		t.Fatalf("want an error listing the shipped bases, got %v", err)
 	}
@@ -82,7 +84,7 @@ func extracted(t *testing.T, name string) string {
 	if err := Extract(name, dir); err != nil {
 		t.Fatal(err)
 	}
-	if _, _, _, err := LoadDir(dir); err != nil {
+	if _, err := LoadDir(dir); err != nil {
 		t.Fatalf("an intact copy must load: %v", err)
 	}
 	return dir
@@ -102,7 +104,7 @@ func flipByte(t *testing.T, path string, offsetFromEnd int) {
 
 func wantLoadError(t *testing.T, dir string, parts ...string) {
 	t.Helper()
-	_, _, _, err := LoadDir(dir)
+	_, err := LoadDir(dir)
 	if err == nil {
 		t.Fatalf("a damaged checkpoint loaded; want an error mentioning %q", parts)
 	}
@@ -187,11 +189,11 @@ func TestDamagedCheckpointFailsClearly(t *testing.T) {
 // Write records the identity of exactly the files it wrote: a checkpoint written from a
 // loaded base verifies and has the same base hash.
 func TestWriteRoundTrip(t *testing.T) {
-	c, scope, tok, err := Load(Text)
+	base, err := Load(Text)
 	if err != nil {
 		t.Fatal(err)
 	}
-	r, _ := ShippedReport(Text)
+	c, scope, tok, r := base.Config, base.Scope, base.Tokenizer, base.Report
 	want := r.BaseHash
 	r.BaseHash, r.Files = "", nil
 	dir := filepath.Join(t.TempDir(), "copy")
@@ -201,11 +203,101 @@ func TestWriteRoundTrip(t *testing.T) {
 	if r.BaseHash != want {
 		t.Fatalf("rewritten base hash %s, want %s", r.BaseHash, want)
 	}
-	if _, _, _, err := LoadDir(dir); err != nil {
+	if _, err := LoadDir(dir); err != nil {
 		t.Fatal(err)
 	}
 	c.Vocab++
 	if err := Write(filepath.Join(t.TempDir(), "bad"), c, scope, tok, r); err == nil {
 		t.Fatal("a tokenizer that does not fit the vocabulary must be refused")
+	}
+}
+
+// Every Load has its own weights: changing one Load's weights in place (what a training step
+// does to full fine-tuning's base) leaves the next Load bit-identical to the shipped
+// checkpoint. And the shipped files are extracted and verified once, not on every Load.
+func TestLoadsAreIndependentAndVerifiedOnce(t *testing.T) {
+	first, err := Load(VLMRaw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	before := verifications.Load()
+	for v := range first.Scope.Store().IterVariables() {
+		value, err := v.Value()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := tensors.MutableFlatData(value, func(flat []float32) {
+			for i := range flat {
+				flat[i] += 1
+			}
+		}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	first.Report.BaseHash = "edited"
+	if hash, _ := peft.BaseHash(first.Scope); hash == first.ID() || hash == r0(t).BaseHash {
+		t.Fatal("the test did not change the first Load's weights")
+	}
+
+	second, err := Load(VLMRaw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := verifications.Load() - before; n != 0 {
+		t.Fatalf("a second Load extracted and verified the base again (%d times)", n)
+	}
+	if hash, err := peft.BaseHash(second.Scope); err != nil || hash != r0(t).BaseHash || second.ID() != hash {
+		t.Fatalf("second Load: weights' hash %s (%v), identity %s, shipped %s", hash, err, second.ID(), r0(t).BaseHash)
+	}
+	// Bit for bit against the shipped file, not only through the hash.
+	_, shippedScope, err := model.Load(extracted(t, VLMRaw))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range second.Config.Layout().Params {
+		got, _ := second.Scope.Store().GetVariable(p.Name).Value()
+		want, _ := shippedScope.Store().GetVariable(p.Name).Value()
+		if !slices.Equal(tensors.MustCopyFlatData[float32](got), tensors.MustCopyFlatData[float32](want)) {
+			t.Fatalf("second Load: weight %s differs from the shipped checkpoint", p.Name)
+		}
+	}
+}
+
+// r0 is the shipped report of VLMRaw.
+func r0(t *testing.T) *Report {
+	t.Helper()
+	r, err := ShippedReport(VLMRaw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+// Concurrent first Loads of a base verify it once and all get the shipped weights.
+func TestConcurrentLoads(t *testing.T) {
+	verifiedMu.Lock()
+	delete(verifiedBases, Text)
+	verifiedMu.Unlock()
+	before := verifications.Load()
+	var wg sync.WaitGroup
+	hashes := make([]string, 4)
+	errs := make([]error, len(hashes))
+	for i := range hashes {
+		wg.Go(func() {
+			var b *Base
+			if b, errs[i] = Load(Text); errs[i] == nil {
+				hashes[i], errs[i] = peft.BaseHash(b.Scope)
+			}
+		})
+	}
+	wg.Wait()
+	r, _ := ShippedReport(Text)
+	for i := range hashes {
+		if errs[i] != nil || hashes[i] != r.BaseHash {
+			t.Fatalf("Load %d: hash %s (%v), shipped %s", i, hashes[i], errs[i], r.BaseHash)
+		}
+	}
+	if n := verifications.Load() - before; n != 1 {
+		t.Fatalf("%d concurrent Loads verified the base %d times, want once", len(hashes), n)
 	}
 }

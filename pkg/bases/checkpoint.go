@@ -77,19 +77,20 @@ func WriteReport(dir string, r *Report) error {
 //     files are checked against;
 //   - the tokenizer's fingerprint equals the recorded one and its size the model's vocabulary.
 //
-// The returned context holds exactly the base weights.
-func LoadDir(dir string) (model.Config, *mlmodel.Scope, *tokenizer.Tokenizer, error) {
+// The returned Scope holds exactly the base weights. Unlike Load, LoadDir reads and verifies
+// the files on every call: files on disk can change between two calls.
+func LoadDir(dir string) (*Base, error) {
 	r, err := ReadReport(dir)
 	if err != nil {
-		return model.Config{}, nil, nil, err
+		return nil, err
 	}
 	return loadVerified(dir, r, dir)
 }
 
 // loadVerified loads the checkpoint in dir against the report r; name is how errors call it.
-func loadVerified(dir string, r *Report, name string) (model.Config, *mlmodel.Scope, *tokenizer.Tokenizer, error) {
-	fail := func(format string, args ...any) (model.Config, *mlmodel.Scope, *tokenizer.Tokenizer, error) {
-		return model.Config{}, nil, nil, fmt.Errorf("base %s: "+format, append([]any{name}, args...)...)
+func loadVerified(dir string, r *Report, name string) (*Base, error) {
+	fail := func(format string, args ...any) (*Base, error) {
+		return nil, fmt.Errorf("base %s: "+format, append([]any{name}, args...)...)
 	}
 	for _, f := range Files {
 		want, ok := r.Files[f]
@@ -129,7 +130,7 @@ func loadVerified(dir string, r *Report, name string) (model.Config, *mlmodel.Sc
 	if tok.VocabSize() != c.Vocab {
 		return fail("the tokenizer has %d tokens but the model's vocabulary is %d", tok.VocabSize(), c.Vocab)
 	}
-	return c, scope, tok, nil
+	return &Base{Name: r.Name, Config: c, Scope: scope, Tokenizer: tok, Report: r}, nil
 }
 
 func fileSHA256(path string) (string, error) {

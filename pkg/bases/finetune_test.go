@@ -16,7 +16,8 @@ import (
 
 // A short run of AdaLink, LoRA and full fine-tuning on a text task and a multimodal task the
 // base never saw: every step's loss is finite, the validation loss on the answers goes down,
-// and the PEFT methods leave the base bit-identical (its hash is the shipped one).
+// the PEFT methods leave the base bit-identical (its hash is the shipped one), and the next
+// Load after full fine-tuning has the shipped weights again.
 func TestMethodsAdaptShippedBases(t *testing.T) {
 	cases := []struct {
 		base, task string
@@ -60,10 +61,11 @@ func shortRun(t *testing.T, base string, seqLen int, task *tasks.Task, method pe
 	if err != nil {
 		t.Fatal(err)
 	}
-	c, scope, tok, err := Load(base)
+	loaded, err := Load(base)
 	if err != nil {
 		t.Fatal(err)
 	}
+	c, scope, tok := loaded.Config, loaded.Scope, loaded.Tokenizer
 	src, err := tasks.NewSource(tok, tasks.BatchOptions{MaxLen: seqLen, Objective: trainer.LanguageModel}, task)
 	if err != nil {
 		t.Fatal(err)
@@ -96,5 +98,13 @@ func shortRun(t *testing.T, base string, seqLen int, task *tasks.Task, method pe
 	}
 	if frozen := method.Type() != full.PeftType; frozen != (hash == shippedHash) {
 		t.Fatalf("%s: base hash after training %s, shipped %s", method.Type(), hash, shippedHash)
+	}
+	// Full fine-tuning changed this Load's weights, never the next one's.
+	again, err := Load(base)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if hash, err := peft.BaseHash(again.Scope); err != nil || hash != shippedHash {
+		t.Fatalf("%s: a Load after training has weights %s (%v), shipped %s", method.Type(), hash, err, shippedHash)
 	}
 }

@@ -30,10 +30,11 @@ func TestOutputsMatchGoMLXv026(t *testing.T) {
 	}
 	be := backendtest.Backend(t)
 	for _, name := range Names() {
-		c, scope, _, err := Load(name)
+		base, err := Load(name)
 		if err != nil {
 			t.Fatal(err)
 		}
+		c, scope := base.Config, base.Scope
 		const b = 2
 		n := c.MaxLen
 		toks := make([]int32, b*n)

@@ -76,7 +76,7 @@ func TestTextRunIsDeterministic(t *testing.T) {
 	if a.BaseHash != b.BaseHash {
 		t.Fatalf("two identical runs gave different weights: %s vs %s", a.BaseHash, b.BaseHash)
 	}
-	if _, _, _, err := bases.LoadDir(filepath.Join(dir, "a")); err != nil {
+	if _, err := bases.LoadDir(filepath.Join(dir, "a")); err != nil {
 		t.Fatal(err)
 	}
 	for _, task := range append(slices.Clone(TextTasks), "all") {
@@ -115,7 +115,7 @@ func TestVLMRunScoresSeenAndHeldOutTasks(t *testing.T) {
 	if _, ok := rep.Score("emoji-caption", "bleu-4"); !ok {
 		t.Fatal("captioning must also report BLEU-4")
 	}
-	if _, _, _, err := bases.LoadDir(dir); err != nil {
+	if _, err := bases.LoadDir(dir); err != nil {
 		t.Fatal(err)
 	}
 }

@@ -183,16 +183,16 @@ func Run(b compute.Backend, r Recipe, o Options) (*bases.Report, error) {
 	if err := bases.Write(tmp, r.Model, scope, tok, report); err != nil {
 		return nil, err
 	}
-	c2, ctx2, tok2, err := bases.LoadDir(tmp)
+	saved, err := bases.LoadDir(tmp)
 	if err != nil {
 		return nil, fmt.Errorf("pretrain %s: the checkpoint just written does not verify: %w", r.Name, err)
 	}
 	logf("%s: scoring the saved checkpoint on held-out data", r.Name)
 	if r.Multimodal() {
 		names := slices.Concat(r.Tasks, r.HeldOutTasks)
-		report.HeldOut, report.Samples, err = TaskScores(b, ctx2, c2, tok2, names, r.Tasks, o.EvalExamples, r.SeqLen, o.Fast)
+		report.HeldOut, report.Samples, err = TaskScores(b, saved.Scope, saved.Config, saved.Tokenizer, names, r.Tasks, o.EvalExamples, r.SeqLen, o.Fast)
 	} else {
-		report.HeldOut, report.Samples, err = evalText(b, ctx2, c2, tok2, corpus, r.SeqLen)
+		report.HeldOut, report.Samples, err = evalText(b, saved.Scope, saved.Config, saved.Tokenizer, corpus, r.SeqLen)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("pretrain %s: held-out evaluation: %w", r.Name, err)
@@ -203,7 +203,7 @@ func Run(b compute.Backend, r Recipe, o Options) (*bases.Report, error) {
 	if err := bases.WriteReport(tmp, report); err != nil {
 		return nil, err
 	}
-	if _, _, _, err := bases.LoadDir(tmp); err != nil {
+	if _, err := bases.LoadDir(tmp); err != nil {
 		return nil, fmt.Errorf("pretrain %s: the finished checkpoint does not verify: %w", r.Name, err)
 	}
 	if nbui.EChartsInstalled() {
