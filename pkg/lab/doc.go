@@ -1,7 +1,7 @@
 // Package lab is the glue between training and the notebook: it shows a peft.Plan as a
 // table, attaches a live progress display to a trainer.Trainer, draws the loss curves of one
-// or several runs as one chart, tabulates results, and scores a model on a task by generating
-// its answers.
+// or several runs as one chart and tabulates results. Scoring a model on a task by
+// generating its answers is package eval's (eval.Generator).
 //
 // It sits at the top of peftlab's stack: package nbui stays generic (charts, tables,
 // progress) and knows nothing of training; lab knows both. Everything works outside a notebook
@@ -15,7 +15,7 @@
 //	tr, _ := trainer.New(b, ctx, base, pm, trainer.Config{Steps: 200, BatchSize: 16, LR: 1e-3})
 //	run, err := lab.Train(tr, src, "AdaLink r=4")
 //	if err != nil { panic(err) }
-//	run.Metric, run.Score, _, err = lab.Generator{Backend: b, Ctx: ctx, Base: base, Hook: pm,
+//	run.Metric, run.Score, _, err = eval.Generator{Backend: b, Ctx: ctx, Base: base, Hook: pm,
 //		Tokenizer: tok, Source: src}.Score(task, task.Test)
 //	lab.ShowCurves("IMDB", run)
 //	lab.ShowResults(run)

@@ -14,8 +14,8 @@ const lossWindow = 10
 // Watch attaches a live progress display named name to tr: one line, updated in place, with
 // the step, the mean training loss of the last few steps and the latest evaluation. For
 // language modelling the evaluation's accuracy is per answer token, teacher-forced, and says
-// so ("token accuracy"): it is not the task's metric, which Generator.Score measures on
-// generated answers. Call Done on the result once tr.Run returns (Train does both).
+// so ("token accuracy"): it is not the task's metric, which eval.Generator.Score measures
+// on generated answers. Call Done on the result once tr.Run returns (Train does both).
 // Callbacks already set on tr (OnStep, OnEval) keep being called.
 func Watch(tr *trainer.Trainer, name string) *nbui.Progress {
 	p := nbui.NewProgress(name, tr.Config().Steps)

@@ -8,6 +8,7 @@ import (
 	"github.com/gomlx/compute"
 	mlmodel "github.com/gomlx/gomlx/ml/model"
 	"github.com/peftlab/peftlab/pkg/bases"
+	"github.com/peftlab/peftlab/pkg/eval"
 	"github.com/peftlab/peftlab/pkg/metrics"
 	"github.com/peftlab/peftlab/pkg/model"
 	"github.com/peftlab/peftlab/pkg/tasks"
@@ -15,8 +16,12 @@ import (
 	"github.com/peftlab/peftlab/pkg/trainer"
 )
 
-// evalBatch is the batch size of held-out evaluations.
-const evalBatch = 32
+// evalBatch is the batch size of held-out evaluations; evalGenerateBatch how many held-out
+// answers generate at once (only speed depends on it).
+const (
+	evalBatch         = 32
+	evalGenerateBatch = 128
+)
 
 // Perplexity returns exp(mean cross-entropy per target token) of the base in ctx over the
 // windows, without changing any weight.
@@ -90,8 +95,9 @@ func evalText(b compute.Backend, scope *mlmodel.Scope, c model.Config, tok *toke
 
 // TaskScores generates answers with the base in ctx to the first n test examples of each
 // named task and scores them with the task's metric (exact-match accuracy or CIDEr-D), adding
-// BLEU-4 for captioning. seen says which tasks were pretrained on. It also returns the first
-// example of each task with the base's answer.
+// BLEU-4 for captioning; eval.Generator generates and scores, as for adapted models. seqLen is
+// the sequence length the answers were trained with, seen says which tasks were pretrained
+// on. It also returns the first example of each task with the base's answer.
 func TaskScores(b compute.Backend, scope *mlmodel.Scope, c model.Config, tok *tokenizer.Tokenizer, names, seen []string, n, seqLen int, fast bool) ([]bases.Score, []bases.Sample, error) {
 	var scores []bases.Score
 	var samples []bases.Sample
@@ -101,11 +107,12 @@ func TaskScores(b compute.Backend, scope *mlmodel.Scope, c model.Config, tok *to
 			return nil, nil, err
 		}
 		ex := t.Test[:min(len(t.Test), n)]
-		preds, err := Answers(b, scope, c, tok, t, ex, seqLen)
+		src, err := tasks.NewSource(tok, tasks.BatchOptions{MaxLen: seqLen, Objective: trainer.LanguageModel}, t)
 		if err != nil {
 			return nil, nil, fmt.Errorf("task %s: %w", name, err)
 		}
-		score, err := t.Score(ex, preds)
+		g := eval.Generator{Backend: b, Ctx: scope, Base: c, Tokenizer: tok, Source: src, BatchSize: evalGenerateBatch}
+		_, score, preds, err := g.Score(t, ex)
 		if err != nil {
 			return nil, nil, err
 		}
@@ -125,38 +132,4 @@ func TaskScores(b compute.Backend, scope *mlmodel.Scope, c model.Config, tok *to
 		samples = append(samples, bases.Sample{Task: name, Prompt: ex[0].Prompt, Target: ex[0].Target, Output: preds[0]})
 	}
 	return scores, samples, nil
-}
-
-// Answers generates the base's answers to examples of task t, greedily: "[BOS] prompt [SEP]"
-// (with the image) continued until [EOS] or an answer budget (the longest class name, or 12
-// tokens for captions). seqLen is the sequence length the answers were trained with.
-func Answers(b compute.Backend, scope *mlmodel.Scope, c model.Config, tok *tokenizer.Tokenizer, t *tasks.Task, ex []tasks.Example, seqLen int) ([]string, error) {
-	maxNew := 12
-	if t.Kind == tasks.Classification {
-		maxNew = 0
-		for _, cl := range t.Classes {
-			maxNew = max(maxNew, len(tok.Encode(cl))+1)
-		}
-	}
-	src, err := tasks.NewSource(tok, tasks.BatchOptions{MaxLen: seqLen, Objective: trainer.LanguageModel}, t)
-	if err != nil {
-		return nil, err
-	}
-	preds := make([]string, 0, len(ex))
-	const chunk = 128
-	for from := 0; from < len(ex); from += chunk {
-		part := ex[from:min(len(ex), from+chunk)]
-		prompts, images, err := src.Prompts(part, maxNew)
-		if err != nil {
-			return nil, err
-		}
-		out, err := model.Generate(b, scope, c, nil, prompts, images, maxNew)
-		if err != nil {
-			return nil, err
-		}
-		for _, ids := range out {
-			preds = append(preds, tok.Decode(ids))
-		}
-	}
-	return preds, nil
 }

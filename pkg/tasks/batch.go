@@ -255,13 +255,17 @@ func lmSequence(e *encoded, T int) ([]int32, int) {
 	return seq, sep
 }
 
+// MaxNew is the most tokens Prompts leaves room for: MaxLen less [BOS], one prompt token and
+// [SEP].
+func (s *Source) MaxNew() int { return s.opts.MaxLen - 3 }
+
 // Prompts gives the generation inputs for examples: per example [BOS] prompt [SEP] (cut so
 // that maxNew generated tokens still fit in MaxLen), and their images ([N, H, W, C], nil for
 // text tasks). Decode the generated tokens with the tokenizer and score them with Task.Score.
 func (s *Source) Prompts(examples []Example, maxNew int) ([][]int32, *tensors.Tensor, error) {
 	T := s.opts.MaxLen
-	if maxNew < 1 || maxNew > T-3 {
-		return nil, nil, fmt.Errorf("tasks: maxNew %d must be in [1, %d] for MaxLen %d", maxNew, T-3, T)
+	if maxNew < 1 || maxNew > s.MaxNew() {
+		return nil, nil, fmt.Errorf("tasks: maxNew %d must be in [1, %d] for MaxLen %d", maxNew, s.MaxNew(), T)
 	}
 	cache := make([]*encoded, len(examples))
 	out := make([][]int32, len(examples))

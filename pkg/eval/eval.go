@@ -1,4 +1,14 @@
-package lab
+// Package eval scores a (possibly adapted) model on a task by generating its answers, the
+// way a generative VQA or captioning model is scored: prompt in, answer text out, the task's
+// metric on the text.
+//
+// It is the one place generation is scored: the notebooks (through lab), the grids and
+// pretraining's held-out scores all use Generator, so a number from one is comparable with a
+// number from another.
+//
+//	metric, score, answers, err := eval.Generator{Backend: b, Ctx: base.Scope, Base: base.Config,
+//		Hook: pm, Tokenizer: base.Tokenizer, Source: src}.Score(task, task.Test)
+package eval
 
 import (
 	"errors"
@@ -13,9 +23,8 @@ import (
 	"github.com/peftlab/peftlab/pkg/tokenizer"
 )
 
-// Generator answers a task's examples with a (possibly adapted) model by greedy generation,
-// the way a generative VQA or captioning model is scored: prompt in, answer text out, metric
-// on the text. It is plain data; the zero values of MaxNew and BatchSize pick defaults.
+// Generator answers a task's examples with a (possibly adapted) model by greedy generation.
+// It is plain data; the zero values of MaxNew and BatchSize pick defaults.
 type Generator struct {
 	Backend compute.Backend
 	// Ctx holds the base weights (and the adapters' weights, when Hook has adapters).
@@ -28,9 +37,11 @@ type Generator struct {
 	// language-modelling source the adapters were trained with.
 	Source *tasks.Source
 	// MaxNew caps the generated tokens per answer. 0: Score uses the longest answer of the
-	// task's classes or training references plus one (for [EOS]); Answers uses 16.
+	// task's classes or training references plus one (for [EOS]), at most what the Source's
+	// MaxLen leaves room for; Answers uses 16.
 	MaxNew int
-	// BatchSize is how many examples generate at once (default 64).
+	// BatchSize is how many examples generate at once (default 64). Answers do not depend on
+	// it.
 	BatchSize int
 }
 
@@ -38,7 +49,7 @@ type Generator struct {
 // cut at the first [EOS], decoded to text.
 func (g Generator) Answers(examples []tasks.Example) ([]string, error) {
 	if g.Backend == nil || g.Ctx == nil || g.Tokenizer == nil || g.Source == nil {
-		return nil, errors.New("lab.Generator needs Backend, Ctx, Tokenizer and Source")
+		return nil, errors.New("eval.Generator needs Backend, Ctx, Tokenizer and Source")
 	}
 	maxNew := g.MaxNew
 	if maxNew <= 0 {
@@ -81,8 +92,8 @@ func (g Generator) Score(task *tasks.Task, examples []tasks.Example) (metric str
 	if len(examples) == 0 {
 		return task.Metric, 0, nil, fmt.Errorf("scoring %s: no examples", task.Name)
 	}
-	if g.MaxNew <= 0 && g.Tokenizer != nil {
-		g.MaxNew = answerBudget(task, g.Tokenizer)
+	if g.MaxNew <= 0 && g.Tokenizer != nil && g.Source != nil {
+		g.MaxNew = min(AnswerBudget(task, g.Tokenizer), g.Source.MaxNew())
 	}
 	answers, err = g.Answers(examples)
 	if err != nil {
@@ -95,9 +106,10 @@ func (g Generator) Score(task *tasks.Task, examples []tasks.Example) (metric str
 	return task.Metric, score, answers, nil
 }
 
-// answerBudget is the number of tokens the longest expected answer needs, plus [EOS]: over the
-// class names, or over (at most 2000) training references for captioning.
-func answerBudget(task *tasks.Task, tok *tokenizer.Tokenizer) int {
+// AnswerBudget is the number of tokens the longest expected answer of task needs, plus
+// [EOS]: over the class names, or over (at most 2000) training references for captioning.
+// It is what Score generates when MaxNew is 0.
+func AnswerBudget(task *tasks.Task, tok *tokenizer.Tokenizer) int {
 	longest := 1
 	for _, c := range task.Classes {
 		longest = max(longest, len(tok.Encode(c)))
