@@ -17,11 +17,9 @@ import (
 	"strings"
 	"syscall"
 	"time"
-)
 
-// fastEnv is the environment variable notebooks read to run a short version of their work
-// (fewer steps, smaller data) when executed by `exec` without -full.
-const fastEnv = "PEFTLAB_FAST"
+	"github.com/peftlab/peftlab/pkg/mode"
+)
 
 // execOptions are the settings of one `exec` run.
 type execOptions struct {
@@ -30,7 +28,7 @@ type execOptions struct {
 	// NotebookTimeout limits one whole notebook (start-up and shutdown included); 0 means
 	// CellTimeout for every cell plus one, plus 2 minutes.
 	NotebookTimeout time.Duration
-	Full            bool // run the full version (no PEFTLAB_FAST)
+	Full            bool // run the full version (mode.EnvFast unset)
 	HTML            bool // export HTML
 	Warm            bool // build the module first so cells compile from a warm cache
 }
@@ -41,7 +39,7 @@ func cmdExec(args []string) error {
 	fs.StringVar(&opt.OutDir, "out", filepath.Join("out", "notebooks"), "directory for the executed notebooks, their HTML export and logs")
 	fs.DurationVar(&opt.CellTimeout, "timeout", 10*time.Minute, "time limit for each cell (at least 1s)")
 	fs.DurationVar(&opt.NotebookTimeout, "notebook-timeout", 0, "time limit for a whole notebook (default: the cell limit for every cell plus one, plus 2m)")
-	fs.BoolVar(&opt.Full, "full", false, "run notebooks in full (by default "+fastEnv+"=1 asks them for a quick version)")
+	fs.BoolVar(&opt.Full, "full", false, "run notebooks in full (by default "+mode.EnvFast+"=1 asks them for a quick version)")
 	noHTML := fs.Bool("no-html", false, "skip the HTML export")
 	noWarm := fs.Bool("no-warm", false, "skip building the module first (go build ./...)")
 	fs.Usage = func() {
@@ -258,9 +256,9 @@ func execNotebook(ctx context.Context, path, jupyterPath string, opt execOptions
 	r.marker = newRunMarker()
 	env := jupyterEnv("JUPYTER_PATH="+jupyterPath, runMarkerEnv+"="+r.marker)
 	if opt.Full {
-		env = append(env, fastEnv+"=")
+		env = append(env, mode.EnvFast+"=")
 	} else {
-		env = append(env, fastEnv+"=1")
+		env = append(env, mode.EnvFast+"=1")
 	}
 	// nbclient enforces the per-cell limit; the whole run also gets a limit in case the kernel
 	// or nbconvert hangs outside a cell (start-up, shutdown).

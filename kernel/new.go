@@ -34,8 +34,8 @@ func pinCell(rel string) string {
 // shows the mode and backend.Describe(): the backend, its matrix-product kernels (simd:avx512,
 // simd:avx2 or portable) and the GoMLX version.
 func newNotebook(title, rel string) *notebook {
-	code := "import \"github.com/peftlab/peftlab/pkg/backend\"\n\n%%\n" +
-		"fmt.Println(\"fast mode:\", os.Getenv(\"" + fastEnv + "\") == \"1\", \"| backend:\", backend.Describe())"
+	code := "import (\n\t\"github.com/peftlab/peftlab/pkg/backend\"\n\t\"github.com/peftlab/peftlab/pkg/mode\"\n)\n\n%%\n" +
+		"fmt.Println(\"fast mode:\", mode.Fast(), \"| backend:\", backend.Describe())"
 	return &notebook{
 		Cells: []cell{
 			{ID: "title", CellType: "markdown", Source: multiline("# " + title + "\n\nWhat this notebook shows, in one paragraph.")},

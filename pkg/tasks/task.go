@@ -15,11 +15,11 @@ package tasks
 
 import (
 	"fmt"
-	"os"
 	"slices"
 	"strings"
 
 	"github.com/peftlab/peftlab/pkg/metrics"
+	"github.com/peftlab/peftlab/pkg/mode"
 )
 
 // Kind says what a task's answers are.
@@ -157,12 +157,9 @@ const (
 	FastEval  = 64
 )
 
-// DefaultOptions are the zero Options with Fast set from the environment: PEFTLAB_FAST=1 (or
-// true) selects the fast subset.
-func DefaultOptions() Options {
-	v := strings.ToLower(os.Getenv("PEFTLAB_FAST"))
-	return Options{Fast: v == "1" || v == "true" || v == "yes"}
-}
+// DefaultOptions are the zero Options with Fast set from the environment (mode.Fast:
+// PEFTLAB_FAST=1 selects the fast subset).
+func DefaultOptions() Options { return Options{Fast: mode.Fast()} }
 
 func (o Options) withDefaults() (Options, error) {
 	if o.ImageSize == 0 {

@@ -12,6 +12,7 @@ import (
 
 	"github.com/peftlab/peftlab/pkg/dataset"
 	"github.com/peftlab/peftlab/pkg/labdir"
+	"github.com/peftlab/peftlab/pkg/mode"
 )
 
 func TestResizeAreaAverages(t *testing.T) {
@@ -156,11 +157,11 @@ func TestMissingDataSaysHowToInstall(t *testing.T) {
 }
 
 func TestDefaultOptionsFastFromEnv(t *testing.T) {
-	t.Setenv("PEFTLAB_FAST", "1")
+	t.Setenv(mode.EnvFast, "1")
 	if !DefaultOptions().Fast {
 		t.Error("PEFTLAB_FAST=1 did not select the fast subset")
 	}
-	t.Setenv("PEFTLAB_FAST", "")
+	t.Setenv(mode.EnvFast, "")
 	if DefaultOptions().Fast {
 		t.Error("fast subset without PEFTLAB_FAST")
 	}
