@@ -103,7 +103,9 @@ func (e *Engine) Load(name, dir string) (Info, error) {
 
 // LoadWith is Load with options.
 func (e *Engine) LoadWith(name, dir string, opts LoadOptions) (Info, error) {
-	fail := func(err error) (Info, error) { return Info{}, fmt.Errorf("load adapter %q from %s: %w", name, dir, err) }
+	fail := func(err error) (Info, error) {
+		return Info{}, fmt.Errorf("load adapter %q from %s: %w", name, dir, err)
+	}
 	if err := peft.CheckName(name); err != nil {
 		return fail(err)
 	}

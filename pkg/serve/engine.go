@@ -182,7 +182,9 @@ type InputError struct{ msg string }
 
 func (e *InputError) Error() string { return e.msg }
 
-func inputErr(format string, args ...any) error { return &InputError{msg: fmt.Sprintf(format, args...)} }
+func inputErr(format string, args ...any) error {
+	return &InputError{msg: fmt.Sprintf(format, args...)}
+}
 
 // Prompt lays text out as the lab's training and scoring do: [BOS] tokens [SEP].
 func (e *Engine) Prompt(text string) []int32 {
