@@ -40,7 +40,6 @@ package backend
 import (
 	"fmt"
 	"os"
-	"runtime/debug"
 	"slices"
 	"strconv"
 	"strings"
@@ -48,6 +47,7 @@ import (
 
 	"github.com/gomlx/compute"
 	"github.com/gomlx/compute/gobackend"
+	"github.com/peftlab/peftlab/pkg/version"
 )
 
 // DefaultConfig is the backend New uses when $GOMLX_BACKEND is unset, and the
@@ -201,36 +201,6 @@ func envBool(name string) bool {
 	return err != nil || b
 }
 
-// goMLXPinned is the GoMLX version in go.mod (a test keeps them in step). Test
-// binaries carry no dependency versions, so GoMLXVersion falls back to it.
-const goMLXPinned = "v0.28.2"
-
-// GoMLXVersion returns the version of GoMLX linked into this binary.
-func GoMLXVersion() string {
-	if v := ModuleVersion("github.com/gomlx/gomlx"); v != "unknown" {
-		return v
-	}
-	return goMLXPinned
-}
-
-// ModuleVersion returns the version of a Go module linked into this binary
-// (e.g. "v0.28.2" for "github.com/gomlx/gomlx"), "(devel)" for the main
-// module, or "unknown" when the binary carries no build information.
-func ModuleVersion(path string) string {
-	info, ok := debug.ReadBuildInfo()
-	if !ok {
-		return "unknown"
-	}
-	if info.Main.Path == path {
-		return info.Main.Version
-	}
-	for _, d := range info.Deps {
-		if d.Path == path {
-			if d.Replace != nil {
-				return d.Replace.Version + " (replaced)"
-			}
-			return d.Version
-		}
-	}
-	return "unknown"
-}
+// GoMLXVersion returns the version of GoMLX linked into this binary
+// (version.Current().GoMLX), as Describe shows it.
+func GoMLXVersion() string { return version.Current().GoMLX }

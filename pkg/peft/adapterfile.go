@@ -12,7 +12,6 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
-	"runtime/debug"
 	"slices"
 	"strings"
 
@@ -23,6 +22,7 @@ import (
 	"github.com/peftlab/peftlab/pkg/internal/catch"
 	"github.com/peftlab/peftlab/pkg/safetensors"
 	"github.com/peftlab/peftlab/pkg/site"
+	"github.com/peftlab/peftlab/pkg/version"
 )
 
 // An adapter directory holds the same two files as a Hugging Face PEFT adapter.
@@ -266,7 +266,7 @@ func SaveAdapter(dir string, sc *mlmodel.Scope, m *Model, name string) error {
 		BaseModel:      m.Layout.Model,
 		BaseHash:       hash,
 		AdapterName:    a.Name,
-		PeftlabVersion: peftlabVersion(),
+		PeftlabVersion: version.Current().Peftlab,
 		FormatVersion:  FormatVersion,
 		WeightsSHA256:  hex.EncodeToString(sum[:]),
 	})
@@ -418,7 +418,7 @@ func parseConfig(data []byte) (AdapterConfig, error) {
 		return AdapterConfig{}, fmt.Errorf("peft_type %q is registered with a config that is not a pointer, so it cannot be decoded", env.PeftType)
 	}
 	if err := unknownFields(env.PeftType, method, fields); err != nil {
-		return AdapterConfig{}, fmt.Errorf("%w (the file was written by peftlab %s, this is %s)", err, env.PeftlabVersion, peftlabVersion())
+		return AdapterConfig{}, fmt.Errorf("%w (the file was written by peftlab %s, this is %s)", err, env.PeftlabVersion, version.Current().Peftlab)
 	}
 	rest, _ := json.Marshal(fields)
 	dec := json.NewDecoder(bytes.NewReader(rest))
@@ -426,7 +426,7 @@ func parseConfig(data []byte) (AdapterConfig, error) {
 	if err := catch.Error(func() error { return dec.Decode(method) }); err != nil {
 		hint := ""
 		if strings.Contains(err.Error(), "unknown field") {
-			hint = fmt.Sprintf(" (the file was written by peftlab %s, this is %s)", env.PeftlabVersion, peftlabVersion())
+			hint = fmt.Sprintf(" (the file was written by peftlab %s, this is %s)", env.PeftlabVersion, version.Current().Peftlab)
 		}
 		return AdapterConfig{}, fmt.Errorf("%s configuration: %w%s", env.PeftType, err, hint)
 	}
@@ -438,7 +438,7 @@ func writtenBy(env envelope) string {
 	if env.FormatVersion == 0 {
 		return " (the file was written by Hugging Face PEFT or another tool, not by peftlab)"
 	}
-	return fmt.Sprintf(" (the file was written by peftlab %s, this is %s)", env.PeftlabVersion, peftlabVersion())
+	return fmt.Sprintf(" (the file was written by peftlab %s, this is %s)", env.PeftlabVersion, version.Current().Peftlab)
 }
 
 // finishConfig returns the decoded config with the envelope's fields.
@@ -676,23 +676,4 @@ func matchWeights(a Adapter, weights []fileWeight, file *safetensors.File) ([]*t
 	}
 	return nil, fmt.Errorf("%s does not hold the weights adapter %q (%s) needs on this base: %s",
 		WeightsFile, a.Name, a.Method.Type(), strings.Join(problems, "; "))
-}
-
-// peftlabVersion is the version of the peftlab module in this binary, or
-// "devel" when it is built from a work tree without one.
-func peftlabVersion() string {
-	const module = "github.com/peftlab/peftlab"
-	info, ok := debug.ReadBuildInfo()
-	if !ok {
-		return "devel"
-	}
-	if info.Main.Path == module && info.Main.Version != "" && info.Main.Version != "(devel)" {
-		return info.Main.Version
-	}
-	for _, d := range info.Deps {
-		if d.Path == module && d.Version != "" {
-			return d.Version
-		}
-	}
-	return "devel"
 }

@@ -4,14 +4,13 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
-	"runtime"
-	"runtime/debug"
 	"time"
 
 	"github.com/peftlab/peftlab/pkg/atomicfile"
 	"github.com/peftlab/peftlab/pkg/backend"
 	"github.com/peftlab/peftlab/pkg/model"
 	"github.com/peftlab/peftlab/pkg/peft"
+	"github.com/peftlab/peftlab/pkg/version"
 )
 
 // Record is everything needed to read, plot or repeat a training run. It is
@@ -29,7 +28,7 @@ type Record struct {
 	PlannedTotal     int `json:"planned_total,omitempty"`
 	TrainableParams  int `json:"trainable_params"`
 
-	Versions Versions `json:"versions"`
+	Versions version.Stamp `json:"versions"`
 	// Backend describes the GoMLX backend (backend.Describe).
 	Backend string `json:"backend"`
 
@@ -51,16 +50,6 @@ type AdapterRecord struct {
 	Frozen bool            `json:"frozen,omitempty"`
 }
 
-// Versions are the versions of the software that ran.
-type Versions struct {
-	Go      string `json:"go"`
-	GoMLX   string `json:"gomlx"`
-	Peftlab string `json:"peftlab"`
-	// Revision is the VCS revision peftlab was built from, when known
-	// ("+dirty" when the tree had local changes).
-	Revision string `json:"revision,omitempty"`
-}
-
 // StepPoint is one training step.
 type StepPoint struct {
 	Step    int     `json:"step"`
@@ -76,7 +65,7 @@ type EvalPoint struct {
 }
 
 func newRecord(cfg Config, base model.Config, m *peft.Model) *Record {
-	r := &Record{Config: cfg, Model: base, Versions: currentVersions(), Backend: backend.Describe(),
+	r := &Record{Config: cfg, Model: base, Versions: version.Current(), Backend: backend.Describe(),
 		Started: time.Now().UTC(), Steps: []StepPoint{}}
 	if m != nil {
 		for _, a := range m.Adapters() {
@@ -86,25 +75,6 @@ func newRecord(cfg Config, base model.Config, m *peft.Model) *Record {
 		r.PlannedTrainable, r.PlannedTotal = p.Trainable, p.Total
 	}
 	return r
-}
-
-func currentVersions() Versions {
-	v := Versions{Go: runtime.Version(), GoMLX: backend.GoMLXVersion(), Peftlab: backend.ModuleVersion("github.com/peftlab/peftlab")}
-	if info, ok := debug.ReadBuildInfo(); ok {
-		dirty := false
-		for _, s := range info.Settings {
-			switch s.Key {
-			case "vcs.revision":
-				v.Revision = s.Value
-			case "vcs.modified":
-				dirty = s.Value == "true"
-			}
-		}
-		if dirty && v.Revision != "" {
-			v.Revision += "+dirty"
-		}
-	}
-	return v
 }
 
 // Losses returns the training loss of every step, in order.
