@@ -41,7 +41,7 @@ func Curves(title string, runs ...Run) *charts.Line {
 			dashed, colour = append(dashed, true), append(colour, c)
 		}
 	}
-	chart := nbui.Line(title, "step", series...)
+	chart := nbui.Line(title, nbui.Axes{X: "step", Y: "loss"}, series...)
 	for i := range chart.MultiSeries {
 		style := &opts.LineStyle{Color: colour[i]}
 		if dashed[i] {

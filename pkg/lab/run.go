@@ -24,6 +24,53 @@ type Run struct {
 	// was not scored.
 	Metric string  `json:"metric,omitempty"`
 	Score  float64 `json:"score,omitempty"`
+
+	// The fields below are set on runs of an Experiment (Store.Run, grids, sweeps).
+
+	// ID is the run's id in its store and Dir its directory there.
+	ID  string `json:"id,omitempty"`
+	Dir string `json:"-"`
+	// Experiment is the experiment as it ran: defaults filled in, fast mode applied.
+	Experiment Experiment `json:"-"`
+	// Scores holds the task metric by split (SplitValidation, SplitTest); Score is the test
+	// score.
+	Scores map[string]float64 `json:"scores,omitempty"`
+	// State is Done or Failed, with Error saying why a run failed.
+	State State  `json:"state,omitempty"`
+	Error string `json:"error,omitempty"`
+	// Plan is the run's PlanRow: methods, where they act, what trains.
+	Plan []string `json:"plan,omitempty"`
+	// Reused is true when the run came from the store, without training.
+	Reused bool `json:"-"`
+	// Point holds a grid's axis labels for this run (see Summary.Point).
+	Point map[string]string `json:"-"`
+
+	adapterBytes int64
+}
+
+// Summary sums the run up in the form listings and charts read (see Summary).
+func (r Run) Summary() Summary {
+	x := r.Experiment
+	specs, _ := specsOf(x.Methods)
+	s := Summary{ID: r.ID, Name: r.Name, Base: x.Base, Task: x.Task, State: r.State, Error: r.Error,
+		Methods: specs, LR: x.LR, Seed: x.Seed, Steps: x.Steps, BatchSize: x.BatchSize,
+		Metric: r.Metric, Scores: r.Scores, Plan: r.Plan, AdapterBytes: r.adapterBytes, Point: r.Point}
+	s.Method, s.Rank, s.Placement = describeMethods(x.Methods)
+	if len(x.Methods) == 0 {
+		s.Steps, s.BatchSize, s.LR = 0, 0, 0
+	}
+	if rec := r.Record; rec != nil {
+		s.Trainable, s.Total = rec.TrainableParams, rec.PlannedTotal
+		s.StepSeconds = r.StepTime().Seconds()
+		for _, p := range rec.Steps {
+			s.TrainSeconds += p.Seconds
+		}
+		if e, ok := r.LastEval(); ok {
+			s.EvalLoss = e.Loss
+		}
+		s.Finished = rec.Finished
+	}
+	return s
 }
 
 // StepTime is the median time of a training step, leaving out the first step, which

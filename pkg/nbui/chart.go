@@ -11,6 +11,7 @@ import (
 	"github.com/go-echarts/go-echarts/v2/render"
 	"github.com/janpfeifer/gonb/gonbui"
 	"github.com/peftlab/peftlab/pkg/atomicfile"
+	"github.com/peftlab/peftlab/pkg/internal/catch"
 )
 
 // Chart is any go-echarts chart: those Line, Bar and Heatmap return, or one built with go-echarts
@@ -158,12 +159,11 @@ func snippets(charts []Chart) (out []string, needFull bool, err error) {
 }
 
 func snippet(c Chart) (s string, full bool, err error) {
-	defer func() {
-		if r := recover(); r != nil { // go-echarts panics on template errors
-			err = fmt.Errorf("go-echarts could not render the chart: %v", r)
-		}
-	}()
-	sn := c.RenderSnippet()
+	var sn render.ChartSnippet
+	// go-echarts panics on template errors.
+	if err := catch.Error(func() error { sn = c.RenderSnippet(); return nil }); err != nil {
+		return "", false, fmt.Errorf("go-echarts could not render the chart: %w", err)
+	}
 	full, err = needsFull(c)
 	if err != nil {
 		return "", false, err

@@ -15,7 +15,7 @@ import (
 // A missing script is an error that names the install command, for every way of rendering.
 func TestMissingScriptSaysHowToInstall(t *testing.T) {
 	t.Setenv(labdir.EnvAssets, t.TempDir())
-	c := Line("loss", "step", Series{Name: "train", Y: []float64{1, 2}})
+	c := Line("loss", Axes{X: "step"}, Series{Name: "train", Y: []float64{1, 2}})
 	_, err := HTML(c)
 	if !errors.Is(err, ErrEChartsMissing) {
 		t.Fatalf("HTML without the script: err = %v, want ErrEChartsMissing", err)
@@ -72,8 +72,8 @@ func TestNeedsFull(t *testing.T) {
 		c    Chart
 		want bool
 	}{
-		{"line", Line("l", "x", Series{Name: "a", Y: []float64{1}}), false},
-		{"bar", Bar("b", []string{"a"}, Series{Name: "a", Y: []float64{1}}), false},
+		{"line", Line("l", Axes{X: "x"}, Series{Name: "a", Y: []float64{1}}), false},
+		{"bar", Bar("b", Axes{}, []string{"a"}, Series{Name: "a", Y: []float64{1}}), false},
 		{"pie", pie, false},
 		{"heatmap", Heatmap("h", []string{"a"}, []string{"b"}, [][]float64{{1}}), true}, // visualMap + heatmap
 		{"funnel", funnel, true}, // series type only
@@ -90,7 +90,7 @@ func TestNeedsFull(t *testing.T) {
 // silently turn into an empty chart.
 func TestNonFiniteValues(t *testing.T) {
 	nan, inf := nanValue(), 1/zero()
-	c := Line("loss", "step", Series{Name: "a", Y: []float64{1, nan, inf}})
+	c := Line("loss", Axes{X: "step"}, Series{Name: "a", Y: []float64{1, nan, inf}})
 	snip := c.RenderSnippet()
 	if !strings.Contains(snip.Option, `[1,"-"]`) || !strings.Contains(snip.Option, `[2,"-"]`) {
 		t.Errorf("NaN/Inf not turned into gaps: %s", snip.Option)
@@ -114,7 +114,7 @@ func TestNonFiniteValues(t *testing.T) {
 func zero() float64 { return 0 }
 
 func TestLineSeriesX(t *testing.T) {
-	c := Line("loss", "step", Series{Name: "eval", X: []float64{10, 20}, Y: []float64{0.5, 0.4, 0.3}})
+	c := Line("loss", Axes{X: "step"}, Series{Name: "eval", X: []float64{10, 20}, Y: []float64{0.5, 0.4, 0.3}})
 	o := c.RenderSnippet().Option
 	if !strings.Contains(o, `[{"value":[10,0.5]},{"value":[20,0.4]}]`) {
 		t.Errorf("points beyond len(X) should be dropped: %s", o)
@@ -135,7 +135,7 @@ func TestEscapeScript(t *testing.T) {
 // The chart markup: no go-echarts "container" class (it collides with Bootstrap's in the classic
 // Notebook), a block-scoped script, and no CDN asset.
 func TestSnippetMarkup(t *testing.T) {
-	c := Bar("b", []string{"a"}, Series{Name: "s", Y: []float64{1}})
+	c := Bar("b", Axes{}, []string{"a"}, Series{Name: "s", Y: []float64{1}})
 	s, full, err := snippet(c)
 	if err != nil || full {
 		t.Fatalf("snippet: full=%v err=%v", full, err)

@@ -86,10 +86,10 @@ func TestReportRendersOfflineInChromium(t *testing.T) {
 	nbuitest.Chromium(t)
 	needScripts(t)
 	file := filepath.Join(t.TempDir(), "report.html")
-	loss := Line("loss", "step",
+	loss := Line("loss", Axes{X: "step"},
 		Series{Name: "train", Y: []float64{2.3, 1.7, 1.2, 0.9, 0.7}},
 		Series{Name: "eval", X: []float64{0, 2, 4}, Y: []float64{2.4, 1.4, 0.8}})
-	acc := Bar("accuracy", []string{"lora", "adalink"}, Series{Name: "sst2", Y: []float64{0.91, 0.89}})
+	acc := Bar("accuracy", Axes{}, []string{"lora", "adalink"}, Series{Name: "sst2", Y: []float64{0.91, 0.89}})
 	if err := WriteHTML(file, "report", loss, acc); err != nil {
 		t.Fatal(err)
 	}
@@ -123,10 +123,10 @@ func TestNotebookPageInChromium(t *testing.T) {
 	nbuitest.Chromium(t)
 	needScripts(t)
 	const evil = `</script><script>document.title="pwned"</script>`
-	line := Line(evil, "step", Series{Name: "train-loss", Y: []float64{1, 0.5, 0.25}},
+	line := Line(evil, Axes{X: "step"}, Series{Name: "train-loss", Y: []float64{1, 0.5, 0.25}},
 		Series{Name: "diverged", Y: []float64{1, 2, nanValue()}})
 	line.SetGlobalOptions(svg)
-	bar := Bar("bars", []string{"a", "b"}, Series{Name: "bar-series", Y: []float64{1, 2}})
+	bar := Bar("bars", Axes{}, []string{"a", "b"}, Series{Name: "bar-series", Y: []float64{1, 2}})
 	bar.SetGlobalOptions(svg)
 	heat := Heatmap("grid", []string{"r=1", "r=4"}, []string{"lr=1e-3", "lr=1e-4"},
 		[][]float64{{0.8734, 0.9012}, {0.5, nanValue()}})

@@ -7,7 +7,7 @@
 // into the lab directory by InstallECharts (`go run ./kernel install` calls it); it is not
 // committed to the repository.
 //
-//	nbui.Show(nbui.Line("loss", "step", nbui.Series{Name: "train", Y: losses}))
+//	nbui.Show(nbui.Line("loss", nbui.Axes{X: "step", Y: "loss"}, nbui.Series{Name: "train", Y: losses}))
 //	nbui.Table(plan.Header(), plan.Table())
 //	p := nbui.NewProgress("training", steps)
 //	for step := range steps { ...; p.Update(step+1, fmt.Sprintf("loss %.3f", loss)) }

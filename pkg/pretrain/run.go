@@ -268,5 +268,5 @@ func LossChart(r *bases.Report) nbui.Chart {
 		val.X = append(val.X, float64(e.Step))
 		val.Y = append(val.Y, e.Loss)
 	}
-	return nbui.Line("pretraining "+r.Name+" ("+r.Model.ModelName()+")", "step", train, val)
+	return nbui.Line("pretraining "+r.Name+" ("+r.Model.ModelName()+")", nbui.Axes{X: "step", Y: "loss"}, train, val)
 }
