@@ -47,6 +47,7 @@ import (
 
 	"github.com/gomlx/compute"
 	"github.com/gomlx/compute/gobackend"
+	"github.com/peftlab/peftlab/pkg/internal/catch"
 	"github.com/peftlab/peftlab/pkg/version"
 )
 
@@ -96,37 +97,41 @@ func New() (b compute.Backend, err error) {
 	cfg := Config()
 	name, _, _ := strings.Cut(cfg, ":")
 	if slices.Contains(xlaNames, name) && !xlaCompiled {
-		return nil, fmt.Errorf("%s=%q asks for the XLA backend, but this program was built without it: "+
+		return nil, withXLAHint(fmt.Errorf("%s=%q asks for the XLA backend, but this program was built without it: "+
 			"build with `-tags xla` (needs cgo) and point %s=xla:/abs/path/plugin.so or "+
 			"PJRT_PLUGIN_LIBRARY_PATH at a PJRT plugin; or unset %s to use the pure-Go backend",
-			EnvVar, cfg, EnvVar, EnvVar)
+			EnvVar, cfg, EnvVar, EnvVar))
 	}
 	if !slices.Contains(compute.List(), name) {
 		known := compute.List()
 		slices.Sort(known)
 		return nil, fmt.Errorf("%s=%q: unknown backend %q (compiled in: %s)", EnvVar, cfg, name, strings.Join(known, ", "))
 	}
-	defer func() {
-		if r := recover(); r != nil {
-			b, err = nil, fmt.Errorf("backend %q: %v", cfg, r)
+	err = catch.Error(func() error {
+		if name == gobackend.BackendName {
+			// The Go backend prints a line to stdout when given "parallelism":
+			// keep stdout clean for programs whose output is data (JSON, tables).
+			b, err = quietly(func() (compute.Backend, error) { return compute.NewWithConfig(cfg) })
+		} else {
+			b, err = compute.NewWithConfig(cfg)
 		}
-		if err != nil && slices.Contains(xlaNames, name) {
-			err = fmt.Errorf("%w\n(peftlab never downloads PJRT plugins: set %s=xla:/abs/path/plugin.so, "+
-				"or PJRT_PLUGIN_LIBRARY_PATH to the folder holding it; the CUDA plugin is "+
-				"jax_plugins/xla_cuda13/xla_cuda_plugin.so from the jax-cuda wheels)", err, EnvVar)
-		}
-	}()
-	if name == gobackend.BackendName {
-		// The Go backend prints a line to stdout when given "parallelism":
-		// keep stdout clean for programs whose output is data (JSON, tables).
-		b, err = quietly(func() (compute.Backend, error) { return compute.NewWithConfig(cfg) })
-	} else {
-		b, err = compute.NewWithConfig(cfg)
-	}
+		return err
+	})
 	if err != nil {
-		return nil, fmt.Errorf("backend %q: %w", cfg, err)
+		err = fmt.Errorf("backend %q: %w", cfg, err)
+		if slices.Contains(xlaNames, name) {
+			err = withXLAHint(err)
+		}
+		return nil, err
 	}
 	return b, nil
+}
+
+// withXLAHint adds to an error of the XLA backend where its plugin comes from.
+func withXLAHint(err error) error {
+	return fmt.Errorf("%w\n(peftlab never downloads PJRT plugins: set %s=xla:/abs/path/plugin.so, "+
+		"or PJRT_PLUGIN_LIBRARY_PATH to the folder holding it; the CUDA plugin is "+
+		"jax_plugins/xla_cuda13/xla_cuda_plugin.so from the jax-cuda wheels)", err, EnvVar)
 }
 
 var stdoutMu sync.Mutex

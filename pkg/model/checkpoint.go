@@ -15,6 +15,7 @@ import (
 	. "github.com/gomlx/gomlx/core/graph" //nolint:revive // GoMLX layer style.
 	mlmodel "github.com/gomlx/gomlx/ml/model"
 	"github.com/peftlab/peftlab/pkg/atomicfile"
+	"github.com/peftlab/peftlab/pkg/internal/catch"
 	"github.com/peftlab/peftlab/pkg/safetensors"
 )
 
@@ -35,16 +36,24 @@ const (
 // initial value, by running the model once on a one-token (and/or one-image)
 // batch. Weights already in sc (loaded ones) are kept. Set the seed first
 // (sc.SetRNGStateFromSeed) for reproducible weights.
-func Init(b compute.Backend, sc *mlmodel.Scope, c Config) (err error) {
+func Init(b compute.Backend, sc *mlmodel.Scope, c Config) error {
 	if err := c.Validate(); err != nil {
 		return err
 	}
-	defer func() {
-		if r := recover(); r != nil {
-			err = fmt.Errorf("init %s: %v", c.ModelName(), r)
-		}
-	}()
-	_, err = mlmodel.ExecOnceN(b, sc.Store(), func(sc *mlmodel.Scope, g *Graph) []*Node {
+	err := catch.Error(func() error {
+		_, err := mlmodel.ExecOnceN(b, sc.Store(), initGraph(c))
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("init %s: %w", c.ModelName(), err)
+	}
+	return nil
+}
+
+// initGraph is the graph Init runs: the model on a one-token (and/or one-image) batch, which
+// creates every weight it lacks.
+func initGraph(c Config) func(sc *mlmodel.Scope, g *Graph) []*Node {
+	return func(sc *mlmodel.Scope, g *Graph) []*Node {
 		var in Inputs
 		if c.HasText() {
 			in.Tokens = Ones(g, shapes.Make(dtypes.Int32, 1, 1))
@@ -64,11 +73,7 @@ func Init(b compute.Backend, sc *mlmodel.Scope, c Config) (err error) {
 			out = append(out, h)
 		}
 		return out
-	})
-	if err != nil {
-		return fmt.Errorf("init %s: %w", c.ModelName(), err)
 	}
-	return nil
 }
 
 // Save writes the base weights of c held in sc, and c itself, to dir

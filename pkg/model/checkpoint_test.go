@@ -189,4 +189,9 @@ func TestInitKeepsLoaded(t *testing.T) {
 		}
 	}
 	wantErr(t, Init(newBackend(t), scope, Config{}), "the model has no input")
+
+	// A weight of the wrong shape makes graph building panic: Init returns it as an error.
+	wrong := newCtx(t)
+	wrong.Store().Scope("/embed/text").VariableWithValue("embeddings", tensors.FromFlatDataAndDimensions(make([]float32, 6), 2, 3))
+	wantErr(t, Init(newBackend(t), wrong, c), "init "+c.ModelName())
 }

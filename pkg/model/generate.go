@@ -9,6 +9,7 @@ import (
 	. "github.com/gomlx/gomlx/core/graph" //nolint:revive // GoMLX layer style.
 	"github.com/gomlx/gomlx/core/tensors"
 	mlmodel "github.com/gomlx/gomlx/ml/model"
+	"github.com/peftlab/peftlab/pkg/internal/catch"
 	"github.com/peftlab/peftlab/pkg/site"
 )
 
@@ -134,12 +135,11 @@ func Generate(b compute.Backend, scope *mlmodel.Scope, c Config, hook site.Hook,
 
 // execOne runs exec and turns a graph-building panic into an error.
 func execOne(exec *mlmodel.Exec, args []any) (t *tensors.Tensor, err error) {
-	defer func() {
-		if r := recover(); r != nil {
-			err = fmt.Errorf("%v", r)
-		}
-	}()
-	return exec.Exec1(args...)
+	err = catch.Error(func() error {
+		t, err = exec.Exec1(args...)
+		return err
+	})
+	return t, err
 }
 
 // NextToken is one greedy decoding step as a graph: given the input batch

@@ -5,6 +5,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/peftlab/peftlab/pkg/internal/catch"
 	"github.com/peftlab/peftlab/pkg/tasks"
 	"github.com/peftlab/peftlab/pkg/tokenizer"
 )
@@ -104,17 +105,16 @@ func TrainTokenizer(text *TextCorpus, fast bool) (*tokenizer.Tokenizer, error) {
 	return tok, nil
 }
 
-// trainOnce runs tokenizer.Train, turning a panic into an error.
+// trainOnce runs tokenizer.Train, turning a panic into an error (catch.Error).
 //
 // Why: github.com/sugarme/tokenizer v0.3.0's BERT pre-tokenizer panics now and then ("slice
 // bounds out of range" in NormalizedString.RangeOriginal) on input it handles fine on the
 // next call; it happened once in the ~20 runs over this corpus during development. A rerun
 // gives the same vocabulary, since a successful Train depends only on the texts.
 func trainOnce(texts []string) (tok *tokenizer.Tokenizer, err error) {
-	defer func() {
-		if r := recover(); r != nil {
-			err = fmt.Errorf("tokenizer library panic: %v", r)
-		}
-	}()
-	return tokenizer.Train(texts, tokenizer.TrainOptions{VocabSize: VocabSize, MaxAlphabet: MaxAlphabet})
+	err = catch.Error(func() error {
+		tok, err = tokenizer.Train(texts, tokenizer.TrainOptions{VocabSize: VocabSize, MaxAlphabet: MaxAlphabet})
+		return err
+	})
+	return tok, err
 }

@@ -26,6 +26,7 @@ import (
 	"sync"
 	"unicode"
 
+	"github.com/peftlab/peftlab/pkg/internal/catch"
 	hf "github.com/sugarme/tokenizer"
 	"github.com/sugarme/tokenizer/pretrained"
 )
@@ -62,16 +63,12 @@ type Tokenizer struct {
 // vocabulary (the special tokens at their fixed ids).
 func FromJSON(data []byte) (*Tokenizer, error) {
 	var tk *hf.Tokenizer
-	var err error
-	func() {
-		// The library panics on some malformed inputs (type assertions on JSON values).
-		defer func() {
-			if r := recover(); r != nil {
-				err = fmt.Errorf("%v", r)
-			}
-		}()
+	// The library panics on some malformed inputs (type assertions on JSON values).
+	err := catch.Error(func() error {
+		var err error
 		tk, err = pretrained.FromReader(bytes.NewReader(data))
-	}()
+		return err
+	})
 	if err != nil {
 		return nil, fmt.Errorf("tokenizer.json is not a valid tokenizer: %w", err)
 	}
@@ -229,12 +226,11 @@ func (t *Tokenizer) encode(text string) (*hf.Encoding, error) {
 }
 
 func (t *Tokenizer) tryEncode(text string) (enc *hf.Encoding, err error) {
-	defer func() {
-		if r := recover(); r != nil {
-			err = fmt.Errorf("tokenizer: %v", r)
-		}
-	}()
-	return t.hf.EncodeSingle(text, false)
+	err = catch.Error(func() error {
+		enc, err = t.hf.EncodeSingle(text, false)
+		return err
+	})
+	return enc, err
 }
 
 // prepare lower-cases text before the library sees it. The normalizer lower-cases too (so the
@@ -300,10 +296,9 @@ func (t *Tokenizer) preTokens(text string) []string {
 }
 
 func (t *Tokenizer) tryPreTokens(text string) (words []string, ok bool) {
-	defer func() {
-		if r := recover(); r != nil {
-			words, ok = nil, false
-		}
-	}()
-	return preTokenize(t.hf, text), true
+	err := catch.Error(func() error {
+		words = preTokenize(t.hf, text)
+		return nil
+	})
+	return words, err == nil
 }
