@@ -76,7 +76,7 @@ func cellFailed(c cell, expectOutput bool) string {
 	var reasons []string
 	var streamFailure string
 	runsTest := testCommand.MatchString(string(c.Source))
-	for _, o := range c.Outputs {
+	for _, o := range coalesceStreams(c.Outputs) {
 		switch o.OutputType {
 		case "error":
 			reasons = append(reasons, errorReason(o))
@@ -113,6 +113,23 @@ func cellFailed(c cell, expectOutput bool) string {
 		return ""
 	}
 	return reasons[0]
+}
+
+// coalesceStreams merges each run of consecutive stream outputs with the same name into one, so
+// that a line GoNB sent in two chunks ("panic: " then "runtime error: ...") is read whole.
+// nbconvert 6 merges them itself after executing; nbconvert 7 runs its CoalesceStreams
+// preprocessor before executing (exec asks for it after too, see nbconvertArgs), and an executed
+// notebook from elsewhere may not be merged at all. Text is copied; outs is not modified.
+func coalesceStreams(outs []output) []output {
+	var merged []output
+	for _, o := range outs {
+		if n := len(merged); n > 0 && o.OutputType == "stream" && merged[n-1].OutputType == "stream" && merged[n-1].Name == o.Name {
+			merged[n-1].Text += o.Text
+			continue
+		}
+		merged = append(merged, o)
+	}
+	return merged
 }
 
 // errorReason makes one line from an error output. GoNB's ename is a bare "ERROR"; with

@@ -81,6 +81,12 @@ func TestInspectRules(t *testing.T) {
 			stream("stdout", "=== RUN   TestX\n--- FAIL: TestX (0.00s)\nFAIL\n"), stream("stderr", "exit status 1\n")), "--- FAIL: TestX (0.00s)"},
 		{"%test failing without a test line", code("%test", 1, stream("stdout", "FAIL\n")), "FAIL"},
 		{"passing %test", code("%test", 1, stream("stdout", "=== RUN   TestX\n--- PASS: TestX (0.00s)\nPASS\n")), ""},
+		// nbconvert 7 leaves the stream chunks GoNB sent as they came: a line split over two.
+		{"panic split over two stream outputs", code("%%", 1, stream("stderr", "panic: "), stream("stderr", "runtime error: boom\n\ngoroutine 1 [running]:\n")),
+			"panic: runtime error: boom"},
+		{"exit status split from its number", code("%%", 1, stream("stdout", "ok\n"), stream("stderr", "exit "), stream("stderr", "status 3\n")),
+			"exit status 3"},
+		{"stdout between stderr chunks does not join them", code("%%", 1, stream("stderr", "exit status"), stream("stdout", " 3\n")), ""},
 		{"unknown special command", code("%tset", 1, stream("stderr", "\"%tset\" unknown or not implemented yet.\n")),
 			"unknown special command %tset"},
 	}

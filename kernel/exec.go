@@ -129,9 +129,11 @@ func execNotebooks(ctx context.Context, log *logger, paths []string, opt execOpt
 	if err := opt.check(); err != nil {
 		return nil, err
 	}
-	if !haveJupyter("nbconvert") {
-		return nil, fmt.Errorf("jupyter nbconvert is not installed: run `go run ./kernel install`")
+	nbc, err := newNBConvert()
+	if err != nil {
+		return nil, err
 	}
+	log.printf("nbconvert %s (%s)", nbc.Version, nbc.Bin)
 	spec, err := registeredKernel()
 	if err != nil {
 		return nil, err
@@ -163,7 +165,7 @@ func execNotebooks(ctx context.Context, log *logger, paths []string, opt execOpt
 		if ctx.Err() != nil {
 			break
 		}
-		r := execNotebook(ctx, p, jupyterPath, opt)
+		r := execNotebook(ctx, nbc, p, jupyterPath, opt)
 		fmt.Println(r.line())
 		for _, f := range r.Failures[min(1, len(r.Failures)):] {
 			log.printf("    %s: %s", r.Name, f)
@@ -223,7 +225,7 @@ func moduleRoot(dir string) string {
 // execNotebook executes one notebook with nbconvert and checks the result. On a time-out or
 // when ctx is done it stops every process of the run (nbconvert, the kernel, gopls, cell
 // programs; see killRun), and after nbconvert exits it stops whatever of the run is left.
-func execNotebook(ctx context.Context, path, jupyterPath string, opt execOptions) (r execResult) {
+func execNotebook(ctx context.Context, nbc nbconvert, path, jupyterPath string, opt execOptions) (r execResult) {
 	name := strings.TrimSuffix(filepath.Base(path), ".ipynb")
 	r.Name = filepath.Base(path)
 	start := time.Now()
@@ -268,7 +270,7 @@ func execNotebook(ctx context.Context, path, jupyterPath string, opt execOptions
 	}
 	runCtx, cancel := context.WithTimeout(ctx, limit)
 	defer cancel()
-	cmd := exec.CommandContext(runCtx, "jupyter", nbconvertArgs(path, opt.OutDir, name, opt.CellTimeout)...)
+	cmd := exec.CommandContext(runCtx, nbc.Bin, nbconvertArgs(nbc.Major, path, opt.OutDir, name, opt.CellTimeout)...)
 	cmd.Env = env
 	// Its own process group, so that a Ctrl-C reaches only this program, which then stops the
 	// whole run itself (the kernel is in another session and would not get the signal).
@@ -307,33 +309,65 @@ func execNotebook(ctx context.Context, path, jupyterPath string, opt execOptions
 	r.Executed = executed
 	r.Failures = inspect(nb)
 	if opt.HTML {
-		if err := exportHTML(executed, opt.OutDir, logFile); err != nil && r.Err == "" {
+		if err := exportHTML(nbc, executed, opt.OutDir, logFile); err != nil && r.Err == "" {
 			r.Err = err.Error()
 		}
 	}
 	return r
 }
 
-// nbconvertArgs is the command line that executes one notebook. --allow-errors makes nbconvert
-// run every cell and always write the executed notebook, which the checker then judges (cells
-// that failed are found from their outputs); streams are coalesced so that a progress display
-// printing \r lines does not leave hundreds of outputs.
-func nbconvertArgs(path, outDir, name string, cellTimeout time.Duration) []string {
-	return []string{
-		"nbconvert", "--to", "notebook", "--execute", "--allow-errors",
+// nbconvert is the jupyter-nbconvert executable `exec` runs (the lab venv's nbconvert 7, or
+// Debian's nbconvert 6 where JupyterLab could not be installed) and its major version.
+type nbconvert struct {
+	Bin     string
+	Version string
+	Major   int
+}
+
+// newNBConvert finds nbconvert (see jupyterSub) and asks it for its version.
+func newNBConvert() (nbconvert, error) {
+	bin, err := jupyterSub("nbconvert")
+	if err != nil {
+		return nbconvert{}, err
+	}
+	cmd := exec.Command(bin, "--version")
+	cmd.Env = jupyterEnv()
+	out, err := cmd.Output()
+	if err != nil {
+		return nbconvert{}, fmt.Errorf("%s --version: %w", bin, err)
+	}
+	v := strings.TrimSpace(string(out))
+	major, err := strconv.Atoi(strings.SplitN(v, ".", 2)[0])
+	if err != nil {
+		return nbconvert{}, fmt.Errorf("%s --version printed %q, not a version", bin, v)
+	}
+	return nbconvert{Bin: bin, Version: v, Major: major}, nil
+}
+
+// nbconvertArgs is the command line (after jupyter-nbconvert) that executes one notebook with
+// nbconvert of the given major version. --allow-errors makes nbconvert run every cell and always
+// write the executed notebook, which the checker then judges (cells that failed are found from
+// their outputs). Streams are coalesced so that a progress display printing \r lines does not
+// leave hundreds of outputs: nbconvert 6 does it after executing; nbconvert 7 runs its
+// CoalesceStreamsPreprocessor before executing, so it is added once more after.
+func nbconvertArgs(major int, path, outDir, name string, cellTimeout time.Duration) []string {
+	args := []string{
+		"--to", "notebook", "--execute", "--allow-errors",
 		"--ExecutePreprocessor.kernel_name=" + kernelName,
 		// Whole seconds, rounded up: nbclient reads 0 as no limit.
 		"--ExecutePreprocessor.timeout=" + strconv.Itoa(int(math.Ceil(cellTimeout.Seconds()))),
 		"--ExecutePreprocessor.startup_timeout=120",
 		"--CoalesceStreamsPreprocessor.enabled=True",
-		"--output-dir", outDir, "--output", name,
-		path,
 	}
+	if major >= 7 {
+		args = append(args, "--NotebookExporter.preprocessors=nbconvert.preprocessors.CoalesceStreamsPreprocessor")
+	}
+	return append(args, "--output-dir", outDir, "--output", name, path)
 }
 
 // exportHTML writes the HTML export of an executed notebook next to it.
-func exportHTML(executed, outDir string, log io.Writer) error {
-	cmd := exec.Command("jupyter", "nbconvert", "--to", "html", "--output-dir", outDir, executed)
+func exportHTML(nbc nbconvert, executed, outDir string, log io.Writer) error {
+	cmd := exec.Command(nbc.Bin, "--to", "html", "--output-dir", outDir, executed)
 	cmd.Env = jupyterEnv()
 	var stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = log, io.MultiWriter(log, &stderr)

@@ -158,10 +158,10 @@ func TestExecRefusesBadInput(t *testing.T) {
 		!strings.Contains(err.Error(), "at least 1s") {
 		t.Errorf("execNotebooks without a cell limit: %v, want it refused", err)
 	}
-	if got := nbconvertArgs("x.ipynb", "out", "x", 1500*time.Millisecond); !slices.Contains(got, "--ExecutePreprocessor.timeout=2") {
+	if got := nbconvertArgs(6, "x.ipynb", "out", "x", 1500*time.Millisecond); !slices.Contains(got, "--ExecutePreprocessor.timeout=2") {
 		t.Errorf("a 1.5s limit is passed as %v, want 2 (rounded up)", got)
 	}
-	r := execNotebook(context.Background(), filepath.Join(t.TempDir(), "missing.ipynb"), "", execOptions{OutDir: t.TempDir()})
+	r := execNotebook(context.Background(), nbconvert{}, filepath.Join(t.TempDir(), "missing.ipynb"), "", execOptions{OutDir: t.TempDir()})
 	if r.ok() || !strings.Contains(r.line(), "FAILED") {
 		t.Errorf("a missing notebook: %q, want FAILED", r.line())
 	}

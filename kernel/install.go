@@ -18,10 +18,12 @@ func cmdInstall(args []string) error {
 	force := fs.Bool("force", false, "rebuild the tools and re-register the kernel even when they are in place")
 	test := fs.Bool("test", false, "also install what the tests need (Debian chromium for the chart test)")
 	noData := fs.Bool("no-data", false, "skip the data sets (install them later with `go run ./kernel data`)")
+	classic := fs.Bool("classic", false, "do not install JupyterLab from PyPI: use Debian's classic Notebook")
 	fs.Usage = func() {
-		fmt.Fprintln(fs.Output(), "usage: go run ./kernel install [-force] [-test] [-no-data]\n\n"+
-			"Builds GoNB "+goTools[0].Version+" and goimports into "+binDir()+", installs Jupyter when missing\n"+
-			"(Debian packages, with sudo when not root), registers the Jupyter kernel \""+kernelName+"\" with\n"+
+		fmt.Fprintln(fs.Output(), "usage: go run ./kernel install [-force] [-test] [-no-data] [-classic]\n\n"+
+			"Installs "+labSummary()+" from PyPI (hash-pinned) into "+labVenv()+"\n"+
+			"(Debian's classic Notebook where PyPI cannot be reached), builds GoNB "+goTools[0].Version+" and goimports into\n"+
+			binDir()+", registers the Jupyter kernel \""+kernelName+"\" with\n"+
 			"GOMLX_BACKEND=$GOMLX_BACKEND (default \""+defaultBackend+"\") and GOEXPERIMENT=$GOEXPERIMENT plus simd (the\n"+
 			"backend's AVX matrix-product kernels; GOEXPERIMENT=nosimd opts out), installs the ECharts script and the data sets.")
 		fs.PrintDefaults()
@@ -32,7 +34,7 @@ func cmdInstall(args []string) error {
 	if fs.NArg() > 0 {
 		return exitError{code: 2, msg: "kernel install: takes no arguments"}
 	}
-	return install(newLogger("install"), installOptions{Force: *force, Test: *test, Data: !*noData})
+	return install(newLogger("install"), installOptions{Force: *force, Test: *test, Data: !*noData, Classic: *classic})
 }
 
 // installOptions selects the optional parts of install.
@@ -40,6 +42,8 @@ type installOptions struct {
 	Force bool // rebuild tools and re-register the kernel
 	Test  bool // also install the Debian packages tests need
 	Data  bool // install the data sets
+	// Classic skips JupyterLab from PyPI: Debian's classic Notebook is the browser UI.
+	Classic bool
 }
 
 func install(log *logger, opt installOptions) error {
@@ -49,6 +53,14 @@ func install(log *logger, opt installOptions) error {
 	}
 	changed := false
 	steps := []func() (bool, error){
+		func() (bool, error) {
+			if opt.Classic {
+				log.printf("jupyter: -classic: not installing JupyterLab from PyPI")
+				return false, nil
+			}
+			changed, _, err := installJupyterLab(log, opt.Force)
+			return changed, err
+		},
 		func() (bool, error) { return installJupyter(log, extra) },
 		func() (bool, error) { return installTools(log, opt.Force) },
 		func() (bool, error) { return registerKernel(log, opt.Force) },

