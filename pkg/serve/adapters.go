@@ -6,6 +6,8 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/gomlx/gomlx/core/tensors"
 	mlmodel "github.com/gomlx/gomlx/ml/model"
@@ -106,7 +108,7 @@ func (e *Engine) LoadWith(name, dir string, opts LoadOptions) (Info, error) {
 	fail := func(err error) (Info, error) {
 		return Info{}, fmt.Errorf("load adapter %q from %s: %w", name, dir, err)
 	}
-	if err := peft.CheckName(name); err != nil {
+	if err := CheckName(name); err != nil {
 		return fail(err)
 	}
 	e.regMu.Lock()
@@ -222,6 +224,29 @@ func (e *Engine) LoadWith(name, dir string, opts LoadOptions) (Info, error) {
 	e.adapters[name] = a
 	e.publish()
 	return a.info, nil
+}
+
+// MaxNameLen is the longest adapter name the engine serves.
+const MaxNameLen = 200
+
+// CheckName reports whether name can name a served adapter: 1 to MaxNameLen bytes of valid
+// UTF-8 without control characters or surrounding spaces. Unlike peft.CheckName (which names
+// variable scopes) it allows spaces and slashes, so the lab's run names ("AdaLink r=8") and
+// "<run id>/<adapter>" serve as they are.
+func CheckName(name string) error {
+	switch {
+	case name == "":
+		return errors.New("adapter name is empty")
+	case len(name) > MaxNameLen:
+		return fmt.Errorf("adapter name %.20q... is %d bytes long, at most %d are allowed", name, len(name), MaxNameLen)
+	case !utf8.ValidString(name):
+		return fmt.Errorf("adapter name %q is not valid UTF-8", name)
+	case strings.TrimSpace(name) != name:
+		return fmt.Errorf("adapter name %q starts or ends with a space", name)
+	case strings.ContainsFunc(name, unicode.IsControl):
+		return fmt.Errorf("adapter name %q holds a control character", name)
+	}
+	return nil
 }
 
 // params counts the trainable parameters of a resolution: the new weights, or the base

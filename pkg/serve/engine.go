@@ -48,9 +48,10 @@ type Options struct {
 // the table's rank (or prompt length). The tables are inputs of the compiled graph, and every
 // example brings its slot, so the graph gathers each example's weights: switching or mixing
 // adapters changes only input values, never the graph. Graphs are cached by shape: batch
-// sizes and token lengths are padded to powers of two (up to MaxBatch and the base's
-// MaxLen), table capacities and ranks too, so loading adapters recompiles only when a table
-// outgrows its bucket. A batch compiles only the methods its examples use: one without
+// sizes are padded to powers of two (up to MaxBatch), token lengths to multiples of 16 (up
+// to the base's MaxLen; each decoding step runs only as many positions as its longest
+// example has reached), table capacities and ranks to powers of two, so loading adapters
+// recompiles only when a table outgrows its bucket. A batch compiles only the methods its examples use: one without
 // adapters runs the bare base graph.
 //
 // Full fine-tuning adapters (and LoRA adapters loaded with Merge) are models of their own
@@ -419,7 +420,7 @@ func (e *Engine) runBatch(s *snapshot, g *group, items []Item, idx []int, wantLo
 		longest = max(longest, len(it.Tokens)+e.maxNew(it)-1)
 		steps = max(steps, e.maxNew(it))
 	}
-	T := min(bucket(longest, 8), e.cfg.MaxLen)
+	T := e.lengthBucket(longest)
 	buf := make([]int32, nb*T)
 	pos := make([]int32, nb)
 	maxNew := make([]int, n)
@@ -477,8 +478,15 @@ func (e *Engine) runBatch(s *snapshot, g *group, items []Item, idx []int, wantLo
 	var logits [][]float32
 	done := make([]bool, n)
 	for step := 0; step < steps; step++ {
+		// Causal attention: positions after every example's last token change nothing, so
+		// each step runs only the buffer's first ts positions (a length bucket).
+		ts := e.lengthBucket(int(slices.Max(pos)) + 1)
+		cur := make([]int32, nb*ts)
+		for k := range nb {
+			copy(cur[k*ts:(k+1)*ts], buf[k*T:k*T+ts])
+		}
 		args := append([]any{
-			tensors.FromFlatDataAndDimensions(slices.Clone(buf), nb, T),
+			tensors.FromFlatDataAndDimensions(cur, nb, ts),
 			tensors.FromFlatDataAndDimensions(slices.Clone(pos), nb),
 		}, fixed...)
 		var res []*tensors.Tensor
@@ -528,6 +536,14 @@ func (e *Engine) runBatch(s *snapshot, g *group, items []Item, idx []int, wantLo
 		}
 	}
 	return out, logits, nil
+}
+
+// lengthStep is the granularity of the token-length buckets.
+const lengthStep = 16
+
+// lengthBucket rounds a token length up to a multiple of lengthStep, at most MaxLen.
+func (e *Engine) lengthBucket(n int) int {
+	return min((n+lengthStep-1)/lengthStep*lengthStep, e.cfg.MaxLen)
 }
 
 // untilEOS cuts generated ids at the first end-of-sequence token.
