@@ -102,7 +102,7 @@ func runChild(s spec) (r result, err error) {
 	case rowFT:
 		method = full.Config{}
 	case rowLoRA:
-		method = lora.Config{Rank: s.Rank, Targets: s.Targets} // alpha = rank: scale 1, as the peer
+		method = lora.Config{Rank: s.Rank, Alpha: float64(s.Rank), Targets: s.Targets} // alpha = rank: scale 1, as the peer
 	case rowAdaLink:
 		method = adalink.Config{Rank: s.Rank}
 	case rowForward:

@@ -106,8 +106,9 @@ func TestAdapterFilesWithRealMethods(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if !reflect.DeepEqual(a.Method, tc.method) || a.Name != "task" || !a.Frozen {
-				t.Errorf("loaded %#v, want %#v (frozen)", a, tc.method)
+			// The file holds the configuration with its zero fields resolved (package doc, "Zero values").
+			if want := resolved(tc.method); !reflect.DeepEqual(a.Method, want) || a.Name != "task" || !a.Frozen {
+				t.Errorf("loaded %#v, want %#v (frozen)", a, want)
 			}
 			m2, err := peft.New(l, a)
 			if err != nil {
@@ -241,4 +242,10 @@ func TestBaseHashSurvivesTraining(t *testing.T) {
 	if _, err := peft.LoadAdapter(filepath.Join(dir, "task"), ctx2, c.Layout()); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// resolved is m with its zero fields replaced by their defaults: every method's Config has a
+// WithDefaults returning its own type.
+func resolved(m peft.Method) peft.Method {
+	return reflect.ValueOf(m).MethodByName("WithDefaults").Call(nil)[0].Interface().(peft.Method)
 }

@@ -20,6 +20,18 @@
 // or truncated file, weights that do not fit the method, and unknown methods.
 // LoRA adapters are written exactly as PEFT writes them (keys, orientation,
 // config fields), and LoadAdapter reads those PEFT writes (see FileFormat).
+//
+// # Zero values
+//
+// Every method's Config follows one rule: a zero field takes the default
+// named in its doc comment (Hugging Face PEFT's default where PEFT has one:
+// LoRA's r = 8 and lora_alpha = 8), so the zero Config is a working adapter;
+// a negative or otherwise invalid value is an error, which Resolve (so New)
+// reports before any graph is built. Each Config's WithDefaults returns it
+// with the zeros resolved, and what it shows is the resolved configuration:
+// its String (plans, logs) and its JSON (adapter_config.json, run.json), so
+// a file says what was trained ("r": 8, not "r": 0). A default that depends
+// on the base (AdaLink's modalities: all the base has) stays empty in JSON.
 package peft
 
 import (

@@ -21,7 +21,7 @@ var methods = []struct {
 	lr     float64
 }{
 	{"FT", full.Config{}, 3e-3},
-	{"LoRA", lora.Config{Rank: 4, Targets: []string{"block/*/attn/{q,v}", "block/*/mlp/*"}}, 3e-2},
+	{"LoRA", lora.Config{Rank: 4, Alpha: 4, Targets: []string{"block/*/attn/{q,v}", "block/*/mlp/*"}}, 3e-2}, // α = r: scale 1
 	{"AdaLink", adalink.Config{Rank: 4}, 1e-2},
 	{"Prompt", prompt.Config{Tokens: 4, Seed: 1}, 3e-2},
 }

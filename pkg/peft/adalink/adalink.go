@@ -16,6 +16,7 @@ import (
 // sc is the adapter's scope; A and B are created there on the first build
 // (A random, B zero) and reused afterwards, including when loaded from a file.
 func (c Config) Input(sc *mlmodel.Scope, s site.Site, x, mask *graph.Node) (*graph.Node, *graph.Node) {
+	c = c.WithDefaults()
 	scope := s.InScope(sc)
 	if c.Shared {
 		scope = sc.At("%s", sharedScope)

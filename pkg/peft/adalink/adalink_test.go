@@ -95,15 +95,37 @@ func TestResolveSitesAndNames(t *testing.T) {
 	}
 }
 
+// The zero Config is a working adapter with the documented defaults, and its JSON and String
+// show them.
+func TestZeroConfigTakesDefaults(t *testing.T) {
+	res, err := Config{}.Resolve(peftest.MM.Layout())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range res.New {
+		if !slices.Contains(p.Shape, DefaultRank) {
+			t.Errorf("%s is %v, want rank %d", p.Name, p.Shape, DefaultRank)
+		}
+	}
+	raw, err := json.Marshal(Config{})
+	if err != nil || string(raw) != `{"rank":8,"activation":"identity"}` {
+		t.Errorf("JSON of the zero Config: %s (%v)", raw, err)
+	}
+	if s := (Config{}).String(); s != "AdaLink(r=8, all modalities)" {
+		t.Errorf("String() = %q", s)
+	}
+}
+
 func TestResolveErrors(t *testing.T) {
 	imageOnly := model.Config{Width: 8, Heads: 2, Blocks: 1, MLPDim: 8, ImageSize: 4, PatchSize: 2, Channels: 3}
 	noInputs := site.Layout{Model: "headless", Width: 8, Sites: []site.Site{{Name: "block/0/attn/q", Kind: site.Linear, In: 8, Out: 8}}}
+	narrow := model.Config{Vocab: 16, Width: 4, Heads: 2, Blocks: 1, MLPDim: 8, MaxLen: 8}
 	cases := []struct {
 		cfg    Config
 		layout site.Layout
 		want   []string
 	}{
-		{Config{Rank: 0}, peftest.MM.Layout(), []string{"rank 0", "between 1 and the model width 8"}},
+		{Config{}, narrow.Layout(), []string{"rank 8", "between 1 and the model width 4", "0 means the default, 8"}},
 		{Config{Rank: -3}, peftest.MM.Layout(), []string{"rank -3"}},
 		{Config{Rank: 9}, peftest.MM.Layout(), []string{"rank 9", "width 8"}},
 		{Config{Rank: 2, Modalities: []string{"audio"}}, peftest.MM.Layout(), []string{`"audio"`, "it has: text, image"}},
@@ -367,7 +389,7 @@ func TestRegistryAndJSON(t *testing.T) {
 		t.Errorf("Type = %q", m.Type())
 	}
 	out, _ := json.Marshal(Config{Rank: 2})
-	if string(out) != `{"rank":2}` {
+	if string(out) != `{"rank":2,"activation":"identity"}` {
 		t.Errorf("minimal config encodes as %s", out)
 	}
 }

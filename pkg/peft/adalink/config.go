@@ -27,6 +27,7 @@
 package adalink
 
 import (
+	"encoding/json"
 	"fmt"
 	"slices"
 	"strings"
@@ -45,10 +46,22 @@ func init() {
 // Activations lists the accepted values of Config.Activation; "" means identity.
 var Activations = []string{"identity", "relu", "gelu", "tanh"}
 
+// Defaults used for zero fields of a Config. PEFT has no AdaLink, so there is
+// no PEFT default to follow: the rank is LoRA's, for comparable budgets, and
+// φ the paper's (it leaves φ implicit).
+const (
+	DefaultRank       = 8
+	DefaultActivation = "identity"
+)
+
 // Config is an AdaLink adapter's configuration. It is plain data and is what
-// adapter_config.json stores next to "peft_type": "ADALINK".
+// adapter_config.json stores next to "peft_type": "ADALINK". Zero fields take
+// the defaults named on each field (see package peft, "Zero values");
+// negative or out-of-range values are errors (reported by Resolve, so by
+// peft.New).
 type Config struct {
-	// Rank is r, the bottleneck width: 1 <= Rank <= model width.
+	// Rank is r, the bottleneck width: 1 <= Rank <= model width; 0 means
+	// DefaultRank, 8.
 	Rank int `json:"rank"`
 	// Modalities are the input modalities to adapt ("text", "image"). Empty
 	// means every modality the base model has.
@@ -56,7 +69,7 @@ type Config struct {
 	// Shared uses one (A, B) pair for all the adapted modalities instead of one
 	// per modality: the paper's ablation (it reports separate adapters help).
 	Shared bool `json:"shared,omitempty"`
-	// Activation is φ: "" or "identity" (the default; the paper leaves it
+	// Activation is φ: "identity" (the default, for ""; the paper leaves it
 	// implicit), "relu", "gelu" (exact, erf-based) or "tanh".
 	Activation string `json:"activation,omitempty"`
 	// InitStd, when > 0, draws A from a normal distribution with this standard
@@ -68,8 +81,31 @@ type Config struct {
 // Type implements peft.Method.
 func (c Config) Type() string { return PeftType }
 
-// String is a one-line description for plans and logs.
+// WithDefaults returns the configuration with zero fields replaced by their
+// defaults: what the adapter does, and what it writes to files. Modalities
+// stay empty (every modality of the base: known only with the base).
+func (c Config) WithDefaults() Config {
+	if c.Rank == 0 {
+		c.Rank = DefaultRank
+	}
+	if c.Activation == "" {
+		c.Activation = DefaultActivation
+	}
+	return c
+}
+
+// configJSON is Config without its methods, so MarshalJSON does not recurse.
+type configJSON Config
+
+// MarshalJSON writes the configuration with its defaults filled in, so an
+// adapter_config.json says what was trained ("rank": 8, not "rank": 0).
+func (c Config) MarshalJSON() ([]byte, error) {
+	return json.Marshal(configJSON(c.WithDefaults()))
+}
+
+// String is a one-line description for plans and logs, with defaults filled in.
 func (c Config) String() string {
+	c = c.WithDefaults()
 	mods := "all modalities"
 	if len(c.Modalities) > 0 {
 		mods = strings.Join(c.Modalities, "+")
@@ -78,7 +114,7 @@ func (c Config) String() string {
 	if c.Shared {
 		s += ", shared"
 	}
-	if c.Activation != "" && c.Activation != "identity" {
+	if c.Activation != DefaultActivation {
 		s += ", φ=" + c.Activation
 	}
 	return s + ")"
@@ -89,10 +125,11 @@ func (c Config) String() string {
 // the weights it creates. AdaLink never attaches to a Linear site.
 func (c Config) Resolve(l site.Layout) (peft.Resolution, error) {
 	var res peft.Resolution
-	if c.Rank <= 0 || c.Rank > l.Width {
-		return res, fmt.Errorf("rank %d is out of range: it must be between 1 and the model width %d", c.Rank, l.Width)
+	c = c.WithDefaults()
+	if c.Rank < 0 || c.Rank > l.Width {
+		return res, fmt.Errorf("rank %d is out of range: it must be between 1 and the model width %d (0 means the default, %d)", c.Rank, l.Width, DefaultRank)
 	}
-	if !slices.Contains(append([]string{""}, Activations...), c.Activation) {
+	if !slices.Contains(Activations, c.Activation) {
 		return res, fmt.Errorf("unknown activation %q: use one of %s (empty = identity)", c.Activation, strings.Join(Activations, ", "))
 	}
 	if c.InitStd < 0 {

@@ -16,6 +16,7 @@
 package full
 
 import (
+	"encoding/json"
 	"fmt"
 	"slices"
 	"strconv"
@@ -38,33 +39,49 @@ func init() {
 var Presets = []string{"all", "head", "layernorm", "last:K"}
 
 // Config says which base weights train. It is plain data and is what
-// adapter_config.json stores next to "peft_type": "FULL".
+// adapter_config.json stores next to "peft_type": "FULL". Zero fields take
+// the defaults named on each field (see package peft, "Zero values"): the
+// zero Config trains every base weight. An unknown preset or a pattern that
+// matches nothing is an error (reported by Resolve, so by peft.New).
 type Config struct {
 	// Targets are weight patterns (site.Pattern), e.g. "block/*/attn/**" or
 	// "embed/text/embeddings". A pattern that names sites rather than weights,
 	// such as "block/*/attn/{q,v}", selects those sites' weights and biases.
 	Targets []string `json:"targets,omitempty"`
-	// Preset is one of Presets, or empty.
+	// Preset is one of Presets. Empty means "all" when Targets is empty too,
+	// and no preset (only the targets) otherwise.
 	Preset string `json:"preset,omitempty"`
 }
 
 // Type implements peft.Method.
 func (c Config) Type() string { return PeftType }
 
-// String is a one-line description for plans and logs.
-func (c Config) String() string {
-	parts := slices.Clone(c.Targets)
-	if c.Preset != "" || len(parts) == 0 {
-		parts = append([]string{c.preset()}, parts...)
+// WithDefaults returns the configuration with zero fields replaced by their
+// defaults: what trains, and what adapter files and run records show.
+func (c Config) WithDefaults() Config {
+	if c.Preset == "" && len(c.Targets) == 0 {
+		c.Preset = "all"
 	}
-	return "Full(" + strings.Join(parts, ", ") + ")"
+	return c
 }
 
-func (c Config) preset() string {
-	if c.Preset == "" && len(c.Targets) == 0 {
-		return "all"
+// configJSON is Config without its methods, so MarshalJSON does not recurse.
+type configJSON Config
+
+// MarshalJSON writes the configuration with its defaults filled in, so a file
+// says what was trained ("preset": "all", not nothing).
+func (c Config) MarshalJSON() ([]byte, error) {
+	return json.Marshal(configJSON(c.WithDefaults()))
+}
+
+// String is a one-line description for plans and logs, with defaults filled in.
+func (c Config) String() string {
+	c = c.WithDefaults()
+	parts := slices.Clone(c.Targets)
+	if c.Preset != "" {
+		parts = append([]string{c.Preset}, parts...)
 	}
-	return c.Preset
+	return "Full(" + strings.Join(parts, ", ") + ")"
 }
 
 // Resolve implements peft.Method: it returns the base weights that train, in
@@ -74,7 +91,7 @@ func (c Config) Resolve(l site.Layout) (peft.Resolution, error) {
 	if len(l.Params) == 0 {
 		return res, fmt.Errorf("base model %s declares no weights", l.Model)
 	}
-	patterns, err := presetPatterns(c.preset(), l)
+	patterns, err := presetPatterns(c.WithDefaults().Preset, l)
 	if err != nil {
 		return res, err
 	}

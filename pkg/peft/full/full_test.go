@@ -193,4 +193,10 @@ func TestRegistryAndJSON(t *testing.T) {
 	if s := (Config{}).String(); s != "Full(all)" {
 		t.Errorf("String of the zero config = %q", s)
 	}
+	// JSON shows what trains: the zero config is the "all" preset; targets alone have no preset.
+	for c, want := range map[*Config]string{{}: `{"preset":"all"}`, {Targets: []string{"head/**"}}: `{"targets":["head/**"]}`} {
+		if out, err := json.Marshal(*c); err != nil || string(out) != want {
+			t.Errorf("JSON of %+v: %s (%v), want %s", *c, out, err, want)
+		}
+	}
 }

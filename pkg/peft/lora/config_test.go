@@ -17,19 +17,20 @@ func TestDefaultsAndScale(t *testing.T) {
 	if d.Rank != 8 || d.Alpha != 8 || d.Dropout != 0 || d.RSLoRA || !slices.Equal(d.Targets, []string{"block/*/attn/{q,v}"}) {
 		t.Errorf("defaults = %+v, want PEFT's r=8, alpha=8, no dropout, q and v", d)
 	}
-	if got, want := (Config{Rank: 4, RSLoRA: true, Dropout: 0.1}).String(), "LoRA(r=4, α=4, block/*/attn/{q,v}, rsLoRA, dropout=0.1)"; got != want {
+	if got, want := (Config{Rank: 4, RSLoRA: true, Dropout: 0.1}).String(), "LoRA(r=4, α=8, block/*/attn/{q,v}, rsLoRA, dropout=0.1)"; got != want {
 		t.Errorf("String() = %q, want %q", got, want)
 	}
 	cases := []struct {
 		c    Config
 		want float64
 	}{
-		{Config{}, 1},                                  // α defaults to r
-		{Config{Rank: 4}, 1},                           // still α = r
+		{Config{}, 1},                                  // r = 8, α = 8: PEFT's defaults
+		{Config{Rank: 4}, 2},                           // α = 8 whatever the rank, as in PEFT
+		{Config{Rank: 4, Alpha: 4}, 1},                 // α = r: scale 1
 		{Config{Rank: 16, Alpha: 32}, 2},               // α/r
 		{Config{Rank: 16, Alpha: 32, RSLoRA: true}, 8}, // α/√r
 		{Config{Rank: 2, Alpha: 3, RSLoRA: true}, 3 / math.Sqrt2},
-		{Config{Rank: 4, RSLoRA: true}, 2}, // α = r = 4: 4/√4
+		{Config{Rank: 4, RSLoRA: true}, 4}, // α = 8: 8/√4
 	}
 	for _, c := range cases {
 		if got := c.c.Scale(); math.Abs(got-c.want) > 1e-12 {
@@ -43,7 +44,7 @@ func TestJSON(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := `{"r":4,"lora_alpha":4,"lora_dropout":0,"target_modules":["block/*/attn/{q,v}"],"use_rslora":true}`
+	want := `{"r":4,"lora_alpha":8,"lora_dropout":0,"target_modules":["block/*/attn/{q,v}"],"use_rslora":true}`
 	if string(b) != want {
 		t.Errorf("Marshal = %s\nwant      %s", b, want)
 	}
@@ -80,7 +81,7 @@ func TestJSON(t *testing.T) {
 	}
 	// Round trip.
 	var back Config
-	if err := json.Unmarshal(b, &back); err != nil || back.Rank != 4 || back.Alpha != 4 || !back.RSLoRA {
+	if err := json.Unmarshal(b, &back); err != nil || back.Rank != 4 || back.Alpha != 8 || !back.RSLoRA {
 		t.Errorf("round trip: %+v, %v", back, err)
 	}
 	if err := json.Unmarshal([]byte(`{"target_modules": 5}`), &back); err == nil || !strings.Contains(err.Error(), "target_modules") {

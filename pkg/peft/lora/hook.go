@@ -40,7 +40,7 @@ func (c Config) Linear(sc *mlmodel.Scope, s site.Site, x, y *Node) *Node {
 		a, b = ConvertDType(a, flat.DType()), ConvertDType(b, flat.DType())
 	}
 	delta := Dot(Dot(flat, a).Product(), b).Product()
-	if scale := c.Scale(); scale != 1 { // alpha = rank, the default, is scale 1: skip a pass over [N, out].
+	if scale := c.Scale(); scale != 1 { // alpha = rank (r = 8 by default) is scale 1: skip a pass over [N, out].
 		delta = MulScalar(delta, scale)
 	}
 	outDims := append(append([]int{}, dims[:len(dims)-1]...), s.Out)

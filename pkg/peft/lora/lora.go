@@ -19,7 +19,8 @@
 // for one is an error, as is a pattern that matches nothing, a negative rank
 // or one above min(in, out) of some adapted site, a negative α or a dropout
 // outside [0, 1). All of this is checked by peft.New before any graph is
-// built. Zero fields mean PEFT's defaults (r = 8, α = r).
+// built. Zero fields take PEFT's defaults (r = 8, α = 8; see package peft,
+// "Zero values").
 //
 // # Merging for inference
 //
@@ -61,6 +62,9 @@ const PeftType = "LORA"
 // Defaults used for zero fields of a Config, the same as PEFT's.
 const (
 	DefaultRank = 8
+	// DefaultAlpha is PEFT's lora_alpha default: whatever the rank, so a
+	// rank other than 8 scales the update by 8/r unless Alpha is given.
+	DefaultAlpha = 8.0
 	// DefaultTarget is the LoRA paper's choice: query and value projections.
 	DefaultTarget = "block/*/attn/{q,v}"
 	// AllLinear is the target meaning every Linear site except the output
@@ -75,16 +79,19 @@ const (
 	VarB = "lora_B"
 )
 
-// Config is LoRA's configuration. Zero fields take the defaults: Rank 8,
-// Alpha = Rank, Dropout 0, Targets {DefaultTarget}, α/r scaling. Negative
-// or out-of-range values are errors (reported by Resolve, so by peft.New).
+// Config is LoRA's configuration. Zero fields take the defaults named on
+// each field, PEFT's (see package peft, "Zero values"): Rank 8, Alpha 8,
+// Dropout 0, Targets {DefaultTarget}, α/r scaling. Negative or out-of-range
+// values are errors (reported by Resolve, so by peft.New).
 //
 // Both Config and *Config implement peft.Method.
 type Config struct {
-	// Rank r of the update A·B (PEFT's r). Must be at most min(in, out) of
-	// every adapted site.
+	// Rank r of the update A·B (PEFT's r); 0 means DefaultRank, 8. Must be
+	// at most min(in, out) of every adapted site.
 	Rank int `json:"r"`
-	// Alpha is the numerator of the scale α/r (PEFT's lora_alpha).
+	// Alpha is the numerator of the scale α/r (PEFT's lora_alpha); 0 means
+	// DefaultAlpha, 8 (PEFT's, whatever the rank: give Alpha = Rank for a
+	// scale of 1).
 	Alpha float64 `json:"lora_alpha"`
 	// Dropout is the probability of zeroing an input feature of the update
 	// path, in training only (PEFT's lora_dropout).
@@ -124,7 +131,7 @@ func (c Config) WithDefaults() Config {
 		c.Rank = DefaultRank
 	}
 	if c.Alpha == 0 {
-		c.Alpha = float64(c.Rank)
+		c.Alpha = DefaultAlpha
 	}
 	if len(c.Targets) == 0 {
 		c.Targets = []string{DefaultTarget}
@@ -147,7 +154,7 @@ func (c Config) check() error {
 		return fmt.Errorf("rank r = %d: it must be positive (0 means the default, %d)", c.Rank, DefaultRank)
 	}
 	if c.Alpha < 0 || math.IsNaN(c.Alpha) || math.IsInf(c.Alpha, 0) {
-		return fmt.Errorf("lora_alpha = %g: it must be a positive number (0 means the default, alpha = r)", c.Alpha)
+		return fmt.Errorf("lora_alpha = %g: it must be a positive number (0 means the default, %g)", c.Alpha, DefaultAlpha)
 	}
 	if !(c.Dropout >= 0 && c.Dropout < 1) {
 		return fmt.Errorf("lora_dropout = %g: it must be in [0, 1)", c.Dropout)

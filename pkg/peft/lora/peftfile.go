@@ -150,6 +150,10 @@ func (Config) DecodeFileConfig(fields map[string]json.RawMessage) (peft.Method, 
 	if c.Rank <= 0 {
 		return nil, fmt.Errorf("r = %d: a LoRA adapter's rank must be positive", c.Rank)
 	}
+	if c.Alpha == 0 {
+		// PEFT scales such an adapter by 0, peftlab would read 0 as its default: refuse it.
+		return nil, fmt.Errorf("lora_alpha = 0: the adapter's update is scaled to nothing, and peftlab reads 0 as the default (%g)", DefaultAlpha)
+	}
 	if bias != "" && bias != "none" {
 		return nil, fmt.Errorf("bias = %q: peftlab's LoRA trains no biases, only bias \"none\" is supported", bias)
 	}

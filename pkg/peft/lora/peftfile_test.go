@@ -292,6 +292,7 @@ func TestLoadPEFTWritten(t *testing.T) {
 	}{
 		{"use_dora", true, "use_dora = true"},
 		{"bias", "all", `bias = "all"`},
+		{"lora_alpha", 0, "lora_alpha = 0"}, // PEFT scales by 0; peftlab would read the default
 		{"fan_in_fan_out", true, "fan_in_fan_out"},
 		{"rank_pattern", map[string]any{"q": 4}, "rank_pattern"},
 		{"modules_to_save", []string{"head.cls"}, "modules_to_save"},

@@ -21,6 +21,7 @@
 package prompt
 
 import (
+	"encoding/json"
 	"fmt"
 	"strings"
 
@@ -43,10 +44,19 @@ const (
 	InitRandom = "random"
 )
 
+// DefaultTokens is the number of soft tokens of a zero Config.Tokens. PEFT
+// has no default (num_virtual_tokens must be given); 8 is what its
+// prompt-tuning guide uses.
+const DefaultTokens = 8
+
 // Config is a prompt-tuning adapter's configuration. It is plain data and is
-// what adapter_config.json stores next to "peft_type": "PROMPT_TUNING".
+// what adapter_config.json stores next to "peft_type": "PROMPT_TUNING". Zero
+// fields take the defaults named on each field (see package peft, "Zero
+// values"); negative or unknown values are errors (reported by Resolve, so
+// by peft.New).
 type Config struct {
-	// Tokens is p, the number of soft tokens (HF PEFT's num_virtual_tokens).
+	// Tokens is p, the number of soft tokens (HF PEFT's num_virtual_tokens);
+	// 0 means DefaultTokens, 8.
 	Tokens int `json:"num_virtual_tokens"`
 	// Modality is the input the tokens are prepended to; only "text" (the
 	// default when empty) is supported, since the base model reserves extra
@@ -55,30 +65,41 @@ type Config struct {
 	// Init is InitVocab (the default when empty) or InitRandom.
 	Init string `json:"init,omitempty"`
 	// Seed chooses the sampled tokens (InitVocab) or the random values (InitRandom),
-	// so the same config gives the same start.
+	// so the same config gives the same start; 0 is seed 0.
 	Seed int64 `json:"seed,omitempty"`
 }
 
 // Type implements peft.Method.
 func (c Config) Type() string { return PeftType }
 
-// String is a one-line description for plans and logs.
-func (c Config) String() string {
-	return fmt.Sprintf("PromptTuning(p=%d, init=%s)", c.Tokens, c.init())
-}
-
-func (c Config) modality() string {
+// WithDefaults returns the configuration with zero fields replaced by their
+// defaults: what the adapter does, and what it writes to files.
+func (c Config) WithDefaults() Config {
+	if c.Tokens == 0 {
+		c.Tokens = DefaultTokens
+	}
 	if c.Modality == "" {
-		return "text"
+		c.Modality = "text"
 	}
-	return c.Modality
+	if c.Init == "" {
+		c.Init = InitVocab
+	}
+	return c
 }
 
-func (c Config) init() string {
-	if c.Init == "" {
-		return InitVocab
-	}
-	return c.Init
+// configJSON is Config without its methods, so MarshalJSON does not recurse.
+type configJSON Config
+
+// MarshalJSON writes the configuration with its defaults filled in, so an
+// adapter_config.json says what was trained.
+func (c Config) MarshalJSON() ([]byte, error) {
+	return json.Marshal(configJSON(c.WithDefaults()))
+}
+
+// String is a one-line description for plans and logs, with defaults filled in.
+func (c Config) String() string {
+	c = c.WithDefaults()
+	return fmt.Sprintf("PromptTuning(p=%d, init=%s)", c.Tokens, c.Init)
 }
 
 // Scope-relative names of the prompt weight.
@@ -100,13 +121,14 @@ const (
 // the model reports it then.
 func (c Config) Resolve(l site.Layout) (peft.Resolution, error) {
 	var res peft.Resolution
-	if c.Tokens <= 0 {
-		return res, fmt.Errorf("num_virtual_tokens %d: prompt tuning needs at least one soft token", c.Tokens)
+	c = c.WithDefaults()
+	if c.Tokens < 0 {
+		return res, fmt.Errorf("num_virtual_tokens %d: prompt tuning needs at least one soft token (0 means the default, %d)", c.Tokens, DefaultTokens)
 	}
-	if c.modality() != "text" {
+	if c.Modality != "text" {
 		return res, fmt.Errorf("modality %q: prompt tuning prepends soft tokens to text only", c.Modality)
 	}
-	if c.init() != InitVocab && c.init() != InitRandom {
+	if c.Init != InitVocab && c.Init != InitRandom {
 		return res, fmt.Errorf("init %q: use %q (sampled vocabulary embeddings) or %q", c.Init, InitVocab, InitRandom)
 	}
 	s, ok := l.Site(siteName)
@@ -114,7 +136,7 @@ func (c Config) Resolve(l site.Layout) (peft.Resolution, error) {
 		return res, fmt.Errorf("base model %s has no text input to prepend soft tokens to; it has: %s",
 			l.Model, strings.Join(l.Modalities(), ", "))
 	}
-	if c.init() == InitVocab {
+	if c.Init == InitVocab {
 		if !hasParam(l, embeddingScope+"/"+embeddingName) {
 			return res, fmt.Errorf("init %q needs the base's vocabulary table %s/%s, which %s lacks; use init %q",
 				InitVocab, embeddingScope, embeddingName, l.Model, InitRandom)

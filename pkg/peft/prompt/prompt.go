@@ -23,6 +23,7 @@ import (
 // that already exists (trained, or loaded from an adapter file) is used as it
 // is.
 func (c Config) Input(sc *mlmodel.Scope, s site.Site, x, mask *graph.Node) (*graph.Node, *graph.Node) {
+	c = c.WithDefaults()
 	g := x.Graph()
 	batch, d := x.Shape().Dim(0), x.Shape().Dim(-1)
 	scope := s.InScope(sc)
@@ -54,7 +55,7 @@ func (c Config) initialValue(sc *mlmodel.Scope, g *graph.Graph, dtype dtypes.DTy
 	if dtype != dtypes.Float32 && dtype != dtypes.Float64 {
 		return nil, fmt.Errorf("embeddings are %s; prompt tuning supports Float32 and Float64", dtype)
 	}
-	if c.init() == InitRandom {
+	if c.Init == InitRandom {
 		return RandomValue(c.Tokens, d, c.Seed, dtype), nil
 	}
 	table := sc.Store().GetVariable(mlmodel.JoinPath(embeddingScope, embeddingName))

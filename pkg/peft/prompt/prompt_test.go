@@ -70,15 +70,36 @@ func TestParamCountsClosedForm(t *testing.T) {
 	}
 }
 
+// The zero Config is a working adapter with the documented defaults, and its JSON and String
+// show them.
+func TestZeroConfigTakesDefaults(t *testing.T) {
+	res, err := Config{}.Resolve(peftest.Text.Layout())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.New) != 1 || res.New[0].Shape[0] != DefaultTokens {
+		t.Errorf("weights %v, want [%d, width]", res.New, DefaultTokens)
+	}
+	raw, err := json.Marshal(Config{})
+	if err != nil || string(raw) != `{"num_virtual_tokens":8,"modality":"text","init":"vocab"}` {
+		t.Errorf("JSON of the zero Config: %s (%v)", raw, err)
+	}
+	if s := (Config{}).String(); s != "PromptTuning(p=8, init=vocab)" {
+		t.Errorf("String() = %q", s)
+	}
+}
+
 func TestResolveErrors(t *testing.T) {
 	imageOnly := model.Config{Width: 8, Heads: 2, Blocks: 1, MLPDim: 8, ImageSize: 4, PatchSize: 2, Channels: 3}
+	short := peftest.Text
+	short.MaxLen = DefaultTokens
 	cases := []struct {
 		cfg  Config
 		base model.Config
 		want []string
 	}{
-		{Config{Tokens: 0}, peftest.Text, []string{"num_virtual_tokens 0", "at least one"}},
-		{Config{Tokens: -2}, peftest.Text, []string{"num_virtual_tokens -2"}},
+		{Config{}, short, []string{"num_virtual_tokens 8", "no room"}},
+		{Config{Tokens: -2}, peftest.Text, []string{"num_virtual_tokens -2", "at least one", "0 means the default, 8"}},
 		{Config{Tokens: 2, Modality: "image"}, peftest.MM, []string{`"image"`, "text only"}},
 		{Config{Tokens: 2, Init: "zeros"}, peftest.Text, []string{`"zeros"`, `"vocab"`, `"random"`}},
 		{Config{Tokens: 2}, imageOnly, []string{"no text input", "it has: image"}},
