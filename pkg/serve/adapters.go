@@ -38,8 +38,8 @@ type Info struct {
 	Method string `json:"method"`
 	// Config is the method's configuration in one line, e.g. "AdaLink(r=8, all modalities)".
 	Config string `json:"config"`
-	// Rank is AdaLink's or LoRA's r; SoftTokens is prompt tuning's p.
-	Rank       int `json:"rank,omitempty"`
+	// Rank is AdaLink's or LoRA's r (0 for the other methods); SoftTokens is prompt tuning's p.
+	Rank       int `json:"rank"`
 	SoftTokens int `json:"soft_tokens,omitempty"`
 	// Base is the name of the base the engine serves (the adapter was checked against its
 	// weights); BaseHash is that base's identity, as adapter files record it.

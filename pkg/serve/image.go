@@ -46,10 +46,11 @@ func DecodePNG(data []byte, size, channels int) ([]float32, error) {
 				g, bl = r, r
 			default:
 				n := color.NRGBAModel.Convert(c).(color.NRGBA)
-				a := float32(n.A) / 255
-				r = a*float32(n.R)/255 + 1 - a
-				g = a*float32(n.G)/255 + 1 - a
-				bl = a*float32(n.B)/255 + 1 - a
+				r, g, bl = float32(n.R)/255, float32(n.G)/255, float32(n.B)/255
+				if n.A < 255 {
+					a := float32(n.A) / 255
+					r, g, bl = a*r+1-a, a*g+1-a, a*bl+1-a
+				}
 			}
 			if channels == 1 {
 				out = append(out, 0.299*r+0.587*g+0.114*bl)

@@ -98,6 +98,12 @@ func New(cfg Config) (*Service, error) {
 	s.route("GET /healthz", "healthz", s.healthz)
 	s.mux.Handle("GET /metrics", s.metrics.handler())
 	s.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		if allow := allowed(r.URL.Path); allow != "" {
+			s.metrics.request("other", http.StatusMethodNotAllowed, 0)
+			w.Header().Set("Allow", allow)
+			writeError(w, http.StatusMethodNotAllowed, fmt.Sprintf("%s takes %s, not %s", r.URL.Path, allow, r.Method))
+			return
+		}
 		s.metrics.request("other", http.StatusNotFound, 0)
 		writeError(w, http.StatusNotFound, fmt.Sprintf("no endpoint %s %s (see GET /v1/adapters, POST /v1/predict, /healthz, /metrics)", r.Method, r.URL.Path))
 	})
@@ -554,4 +560,19 @@ func hasKey(data []byte, key string) bool {
 	}
 	_, ok := m[key]
 	return ok
+}
+
+// allowed lists the methods an endpoint path takes ("" for an unknown path).
+func allowed(path string) string {
+	switch {
+	case path == "/v1/adapters":
+		return "GET, POST"
+	case strings.HasPrefix(path, "/v1/adapters/"):
+		return "DELETE"
+	case path == "/v1/predict":
+		return "POST"
+	case path == "/healthz", path == "/metrics":
+		return "GET"
+	}
+	return ""
 }
