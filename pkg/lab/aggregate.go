@@ -99,10 +99,16 @@ func groupKey(s Summary) string {
 	return b.String()
 }
 
-// displayKey names a summary's group.
+// displayKey names a summary's group: its grid point without the seed ("rank=8
+// placement=text"), just the variant's name when a Variants axis is the only one left, else
+// the run's name.
 func displayKey(s Summary) string {
 	if len(s.Point) > 0 {
-		return pointKey(s.Point, "seed")
+		k := pointKey(s.Point, "seed")
+		if v, ok := s.Point["method"]; ok && k == "method="+v {
+			return v
+		}
+		return k
 	}
 	return s.Name
 }

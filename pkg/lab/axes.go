@@ -174,11 +174,13 @@ func Targets(ts ...Target) Axis {
 }
 
 // Variant is one value of a Variants axis: a name, the methods trained together, and their
-// learning rate (0 keeps the experiment's).
+// learning rate: LR (0 keeps the experiment's), or, with LRs, the best of LRs on the
+// validation split (see Grid: the variant's own sweep replaces the grid's).
 type Variant struct {
 	Name    string
 	Methods []peft.Method
 	LR      float64
+	LRs     []float64
 }
 
 // Variants varies the methods themselves (AdaLink vs LoRA vs FT, or compositions).
@@ -192,6 +194,7 @@ func Variants(vs ...Variant) Axis {
 		if vs[i].LR != 0 {
 			x.LR = vs[i].LR
 		}
+		x.lrs = slices.Clone(vs[i].LRs)
 		return nil
 	}}
 }

@@ -1,25 +1,35 @@
-// Package lab is the glue between training and the notebook: it shows a peft.Plan as a
-// table, attaches a live progress display to a trainer.Trainer, draws the loss curves of one
-// or several runs as one chart and tabulates results. Scoring a model on a task by
-// generating its answers is package eval's (eval.Generator).
+// Package lab is where a researcher runs experiments: it trains and scores adapters on a
+// base, keeps every run in a store on disk so that notebook cells compose, runs ablation
+// grids in one call, and shows plans, progress, curves, tables and charts.
 //
-// It sits at the top of peftlab's stack: package nbui stays generic (charts, tables,
-// progress) and knows nothing of training; lab knows both. Everything works outside a notebook
-// too (tables print as text, progress as a few lines, charts are skipped), so the notebook
-// code is tested as ordinary Go.
+// An Experiment names a base, a task with its split sizes, a budget, a seed and the methods
+// trained together; its recipe (AdamW, warmup, cosine decay, evaluation five times) is the
+// same for every method, so they compare on equal terms. Run returns the stored run when the
+// store has it, in a fraction of a second, and otherwise trains it with a live progress
+// display, scores it by generation with the task's metric (package eval) and stores it:
 //
-// A notebook cell that trains and shows a run:
+//	x := lab.Experiment{Base: bases.Text, Task: "spam", Steps: 300, Test: 300, LR: 1e-1,
+//		Methods: []peft.Method{adalink.Config{Rank: 8}}}
+//	r, err := x.Run()
+//	lab.Check(err)
+//	r.Show()
 //
-//	pm, _ := peft.New(base.Layout(), peft.Adapter{Name: "imdb", Method: adalink.Config{Rank: 4}})
-//	lab.ShowPlan(pm.Plan())
-//	tr, _ := trainer.New(b, ctx, base, pm, trainer.Config{Steps: 200, BatchSize: 16, LR: 1e-3})
-//	run, err := lab.Train(tr, src, "AdaLink r=4")
-//	if err != nil { panic(err) }
-//	run.Metric, run.Score, _, err = eval.Generator{Backend: b, Ctx: ctx, Base: base, Hook: pm,
-//		Tokenizer: tok, Source: src}.Score(task, task.Test)
-//	lab.ShowCurves("IMDB", run)
-//	lab.ShowResults(run)
+// A Grid runs an experiment over axes (Ranks, Placements, Targets, Variants, Seeds, LRs) with
+// a time budget, so a cell stops before the notebook runner's limit and the next run of the
+// cell continues; a learning-rate sweep (Grid.LRs, Experiment.Sweep) chooses on validation and
+// scores the test split once:
 //
-// Runs are plain data (a trainer.Record plus a name and a score): SaveRuns and LoadRuns keep
-// them between cells, which GoNB runs as separate programs.
+//	g := lab.Grid{Experiment: x, Axes: []lab.Axis{lab.Ranks(1, 8, 64), lab.Seeds(1, 2, 3)}}
+//	res, err := g.Run()
+//	lab.Check(err)
+//	res.ShowHeatmap("spam: test accuracy (%)", "rank", "seed")
+//	res.ShowTable()
+//
+// The Store (DefaultStore: runs/ beside the notebook, or $PEFTLAB_RUNS) is safe against killed
+// kernels and shared by concurrent ones; see Store. Summaries (List) are small, for listings,
+// tables (mean ± spread over seeds), Pareto charts and CSV/JSON export.
+//
+// Package nbui stays generic (charts, tables, progress) and knows nothing of training; lab
+// knows both. Everything works outside a notebook too (tables print as text, progress as a
+// few lines, charts are skipped), so notebook code is tested as ordinary Go.
 package lab

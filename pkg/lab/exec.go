@@ -488,3 +488,46 @@ func watchWith(tr *trainer.Trainer, src trainer.Source, progress func(step, step
 	}
 	return tr.Run(src)
 }
+
+// Answers returns the answers a stored run generated on a split (SplitTest, SplitValidation).
+func (r Run) Answers(split string) ([]string, error) {
+	var answers map[string][]string
+	if err := readJSON(filepath.Join(r.Dir, answersFile), &answers); err != nil {
+		return nil, fmt.Errorf("answers of run %s: %w", r.ID, err)
+	}
+	a, ok := answers[split]
+	if !ok {
+		return nil, fmt.Errorf("run %s has no %s answers", r.ID, split)
+	}
+	return a, nil
+}
+
+// Reload loads a stored run's adapter files onto a fresh copy of its base (nothing of the
+// training process is reused) and generates its answers on a split again: the check that
+// the files alone reproduce the trained model. The answers must equal Run.Answers.
+func (s *Store) Reload(r Run, split string) ([]string, error) {
+	if r.Dir == "" || r.State != Done {
+		return nil, fmt.Errorf("reload: %s is not a completed stored run", r.Name)
+	}
+	l, err := s.open(r.Experiment, r.Dir)
+	if err != nil {
+		return nil, fmt.Errorf("reload %s: %w", r.Name, err)
+	}
+	var fresh Run
+	answers := map[string][]string{}
+	if err := s.score(l, &fresh, answers, []string{split}); err != nil {
+		return nil, fmt.Errorf("reload %s: %w", r.Name, err)
+	}
+	return answers[split], nil
+}
+
+// AdapterDir is the directory of a stored run's adapter of the given peft_type
+// ("ADALINK"), the first when the run has several; "" when it has none.
+func (r Run) AdapterDir(peftType string) string {
+	for i, m := range r.Experiment.Methods {
+		if m.Type() == peftType {
+			return filepath.Join(r.Dir, adaptersDir, adapterNames(r.Experiment.Methods)[i])
+		}
+	}
+	return ""
+}

@@ -45,6 +45,9 @@ type Experiment struct {
 	// Methods are the adapters trained together (AdaLink + LoRA is one experiment). None
 	// is the untuned base: scored, never trained.
 	Methods []peft.Method
+
+	// lrs are a Variant's learning rates to sweep in a grid.
+	lrs []float64
 }
 
 // Defaults of the recipe (see Experiment).

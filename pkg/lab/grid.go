@@ -58,13 +58,7 @@ type GridResult struct {
 func (g *GridResult) Complete() bool { return g.Pending == 0 }
 
 // Summaries returns the runs' summaries, each with its grid point.
-func (g *GridResult) Summaries() []Summary {
-	out := make([]Summary, len(g.Runs))
-	for i, r := range g.Runs {
-		out[i] = r.Summary()
-	}
-	return out
-}
+func (g *GridResult) Summaries() []Summary { return Summaries(g.Runs) }
 
 // Failed returns the runs that failed.
 func (g *GridResult) Failed() []Run {
@@ -164,10 +158,10 @@ func (g Grid) Run() (*GridResult, error) {
 		}
 		o := runOptions{splits: []string{SplitValidation, SplitTest}, wait: wait, progress: status}
 		x := p.x
-		if len(g.LRs) > 0 {
+		if lrs := g.lrs(x); len(lrs) > 0 {
 			lr, ok := chosen[p.sweepKey]
 			if !ok {
-				l, sweep, err := s.sweep(x, g.LRs, o)
+				l, sweep, err := s.sweep(x, lrs, o)
 				res.Sweeps = append(res.Sweeps, sweep...)
 				if err != nil {
 					return Run{}, err
@@ -187,7 +181,7 @@ func (g Grid) Run() (*GridResult, error) {
 	runs := make([]*Run, len(pts))
 	var busy []int
 	for i, p := range pts {
-		if !canStart() && !s.stored(p.x, g.LRs) {
+		if !canStart() && !s.stored(p.x, g.lrs(p.x)) {
 			continue
 		}
 		progress.Update(done, fmt.Sprintf("%d/%d %s", done+1, len(pts), p.label(g.Axes)))
@@ -206,7 +200,7 @@ func (g Grid) Run() (*GridResult, error) {
 		done++
 	}
 	for _, i := range busy { // points another process trained (or is training): wait for them
-		if !canStart() && !s.stored(pts[i].x, g.LRs) {
+		if !canStart() && !s.stored(pts[i].x, g.lrs(pts[i].x)) {
 			continue
 		}
 		r, err := runPoint(pts[i], true)
@@ -236,6 +230,14 @@ func (g Grid) Run() (*GridResult, error) {
 	return res, nil
 }
 
+// lrs are the learning rates swept for a point: its variant's, else the grid's.
+func (g Grid) lrs(x Experiment) []float64 {
+	if len(x.lrs) > 0 {
+		return x.lrs
+	}
+	return g.LRs
+}
+
 // stored reports whether the experiment's run (with a sweep: its whole sweep) is complete in
 // the store, so that a grid past its budget still collects it.
 func (s *Store) stored(x Experiment, lrs []float64) bool {
@@ -254,4 +256,23 @@ func (s *Store) stored(x Experiment, lrs []float64) bool {
 	}
 	st, _ := s.state(p.id)
 	return st == Done || st == Failed
+}
+
+// Find returns the run at the point where axis has the given label (the first such point).
+func (g *GridResult) Find(axis, label string) (Run, bool) {
+	for _, r := range g.Runs {
+		if r.Point[axis] == label {
+			return r, true
+		}
+	}
+	return Run{}, false
+}
+
+// Summaries returns the runs' summaries.
+func Summaries(runs []Run) []Summary {
+	out := make([]Summary, len(runs))
+	for i, r := range runs {
+		out[i] = r.Summary()
+	}
+	return out
 }

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"math"
 	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -141,44 +140,6 @@ func TestMethod(t *testing.T) {
 	}
 	if got := (Run{Record: &trainer.Record{}}).Method(); got != "every weight" {
 		t.Errorf("Method without adapters = %q", got)
-	}
-}
-
-func TestSaveLoadRuns(t *testing.T) {
-	dir := t.TempDir()
-	path := filepath.Join(dir, "runs.json")
-	runs := []Run{
-		{Name: "AdaLink", Record: record([]float64{1, 0.1, 0.2}, 2.5, 1.5), Metric: "accuracy", Score: 0.75},
-		{Name: "LoRA", Record: record([]float64{1, 0.3})},
-		{Name: "majority", Metric: "accuracy", Score: 0.69},
-	}
-	if err := SaveRuns(path, runs...); err != nil {
-		t.Fatal(err)
-	}
-	got, err := LoadRuns(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(got) != 3 || got[2].Record != nil || got[2].Score != 0.69 || got[0].Name != "AdaLink" || got[0].Score != 0.75 || got[0].Metric != "accuracy" ||
-		len(got[0].Record.Steps) != 3 || got[0].Record.Evals[1].Loss != 1.5 || got[1].StepTime() != 300*time.Millisecond {
-		t.Errorf("round trip changed the runs: %+v", got)
-	}
-	entries, _ := os.ReadDir(dir)
-	if len(entries) != 1 {
-		t.Errorf("SaveRuns left %d files in the directory, want only runs.json", len(entries))
-	}
-
-	for name, content := range map[string]string{"garbage": "{not json", "neither record nor score": `[{"name": "x"}]`} {
-		p := filepath.Join(dir, "bad.json")
-		if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		if _, err := LoadRuns(p); err == nil || !strings.Contains(err.Error(), "bad.json") {
-			t.Errorf("%s: LoadRuns error = %v, want one naming the file", name, err)
-		}
-	}
-	if _, err := LoadRuns(filepath.Join(dir, "missing.json")); err == nil {
-		t.Error("LoadRuns of a missing file gave no error")
 	}
 }
 

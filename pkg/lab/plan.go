@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/janpfeifer/gonb/gonbui"
+	"github.com/peftlab/peftlab/pkg/bases"
 	"github.com/peftlab/peftlab/pkg/nbui"
 	"github.com/peftlab/peftlab/pkg/peft"
 )
@@ -97,4 +98,27 @@ func percent(part, total int) string {
 	default:
 		return fmt.Sprintf("%.3g%%", p)
 	}
+}
+
+// ShowPlans shows what each variant would train on a base, one PlanRow each, without
+// training anything: the table to read before a comparison.
+func ShowPlans(base string, vs ...Variant) error {
+	b, err := bases.Load(base)
+	if err != nil {
+		return err
+	}
+	rows := make([][]string, 0, len(vs))
+	for _, v := range vs {
+		adapters := make([]peft.Adapter, len(v.Methods))
+		for i, name := range adapterNames(v.Methods) {
+			adapters[i] = peft.Adapter{Name: name, Method: v.Methods[i]}
+		}
+		m, err := peft.New(b.Config.Layout(), adapters...)
+		if err != nil {
+			return fmt.Errorf("%s on %s: %w", v.Name, base, err)
+		}
+		rows = append(rows, PlanRow(v.Name, m))
+	}
+	nbui.Table(PlanHeader, rows)
+	return nil
 }

@@ -1,22 +1,19 @@
 package lab
 
 import (
-	"encoding/json"
 	"fmt"
-	"os"
 	"slices"
 	"strings"
 	"time"
 
-	"github.com/peftlab/peftlab/pkg/atomicfile"
 	"github.com/peftlab/peftlab/pkg/trainer"
 )
 
 // Run is one finished (or stopped) training run as the notebook shows it: a name for charts
 // and tables, the trainer's record, and the task metric when the run was scored. A Run with
 // a score but no record stands for a reference without training (the untuned base, always
-// giving the majority answer). It is plain data: SaveRuns and LoadRuns carry runs from one
-// notebook cell to the next.
+// giving the majority answer). Runs of an Experiment live in a Store, which carries them from
+// one notebook cell to the next.
 type Run struct {
 	Name   string          `json:"name"`
 	Record *trainer.Record `json:"record,omitempty"`
@@ -131,34 +128,4 @@ func Train(tr *trainer.Trainer, src trainer.Source, name string) (Run, error) {
 		return Run{Name: name, Record: rec}, fmt.Errorf("training %s: %w", name, err)
 	}
 	return Run{Name: name, Record: rec}, nil
-}
-
-// SaveRuns writes runs to path as JSON, atomically.
-func SaveRuns(path string, runs ...Run) error {
-	data, err := json.MarshalIndent(runs, "", "  ")
-	if err != nil {
-		return fmt.Errorf("save runs: %w", err)
-	}
-	if err := atomicfile.WriteBytes(path, append(data, '\n')); err != nil {
-		return fmt.Errorf("save runs: %w", err)
-	}
-	return nil
-}
-
-// LoadRuns reads runs written by SaveRuns.
-func LoadRuns(path string) ([]Run, error) {
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return nil, fmt.Errorf("load runs: %w", err)
-	}
-	var runs []Run
-	if err := json.Unmarshal(data, &runs); err != nil {
-		return nil, fmt.Errorf("load runs from %s: %w", path, err)
-	}
-	for i, r := range runs {
-		if r.Record == nil && r.Metric == "" {
-			return nil, fmt.Errorf("load runs from %s: run %d (%q) has neither a training record nor a score", path, i, r.Name)
-		}
-	}
-	return runs, nil
 }
