@@ -16,7 +16,7 @@ type BatchOptions struct {
 	// Objective is trainer.Classification (Tokens + Labels) or trainer.LanguageModel (prompt
 	// [SEP] answer [EOS], with Targets on the answer). Empty: classification for classification
 	// tasks, language modelling for captioning and for mixtures of several tasks.
-	Objective string
+	Objective trainer.Objective
 	// EvalSplit is the split EvalBatches returns: "validation" (default) or "test".
 	EvalSplit string
 }

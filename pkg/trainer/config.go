@@ -8,15 +8,19 @@ import (
 	"strings"
 )
 
-// Learning-rate schedules (Config.Schedule).
+// Schedule is a learning-rate schedule after warmup (Config.Schedule). In JSON it is its
+// name ("cosine").
+type Schedule string
+
+// The learning-rate schedules.
 const (
-	Constant = "constant" // LR after warmup (the default)
-	Cosine   = "cosine"   // half a cosine from LR down towards 0 over the steps after warmup
-	Linear   = "linear"   // straight line from LR down towards 0 over the steps after warmup
+	Constant Schedule = "constant" // LR after warmup (the default)
+	Cosine   Schedule = "cosine"   // half a cosine from LR down towards 0 over the steps after warmup
+	Linear   Schedule = "linear"   // straight line from LR down towards 0 over the steps after warmup
 )
 
 // Schedules lists the accepted values of Config.Schedule.
-var Schedules = []string{Constant, Cosine, Linear}
+var Schedules = []Schedule{Constant, Cosine, Linear}
 
 // Config is one training run's settings. It is plain data, saved in the run's
 // Record so a run can be repeated from its record alone.
@@ -36,7 +40,7 @@ type Config struct {
 	Warmup int `json:"warmup,omitempty"`
 	// Schedule is the learning rate after warmup: Constant (the default when
 	// empty), Cosine or Linear; see Config.LRAt.
-	Schedule string `json:"schedule,omitempty"`
+	Schedule Schedule `json:"schedule,omitempty"`
 	// EvalEvery evaluates every EvalEvery steps; 0 evaluates only before the
 	// first step and after the last.
 	EvalEvery int `json:"eval_every,omitempty"`
@@ -65,7 +69,11 @@ func (c Config) Validate() error {
 		errs = append(errs, fmt.Errorf("warmup must be between 0 and steps (%d), got %d", c.Steps, c.Warmup))
 	}
 	if c.Schedule != "" && !slices.Contains(Schedules, c.Schedule) {
-		errs = append(errs, fmt.Errorf("schedule %q is not one of %s", c.Schedule, strings.Join(Schedules, ", ")))
+		names := make([]string, len(Schedules))
+		for i, s := range Schedules {
+			names[i] = string(s)
+		}
+		errs = append(errs, fmt.Errorf("schedule %q is not one of %s", c.Schedule, strings.Join(names, ", ")))
 	}
 	if c.EvalEvery < 0 {
 		errs = append(errs, fmt.Errorf("eval_every must be >= 0, got %d", c.EvalEvery))

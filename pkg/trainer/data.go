@@ -28,10 +28,14 @@ type Batch struct {
 	Weights *tensors.Tensor
 }
 
+// Objective is what a batch trains: a class per example or the next tokens. In JSON and
+// messages it is its name ("lm").
+type Objective string
+
 // Objectives a Batch can carry.
 const (
-	Classification = "classification"
-	LanguageModel  = "lm"
+	Classification Objective = "classification"
+	LanguageModel  Objective = "lm"
 )
 
 // Source is where a run's batches come from. Sources are deterministic: the
@@ -69,7 +73,7 @@ func (b Batch) Size() (int, error) {
 }
 
 // Objective returns Classification or LanguageModel, by the targets present.
-func (b Batch) Objective() (string, error) {
+func (b Batch) Objective() (Objective, error) {
 	switch {
 	case b.Labels != nil && b.Targets != nil:
 		return "", errors.New("batch has both Labels (classification) and Targets (language modelling): give one")

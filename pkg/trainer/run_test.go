@@ -241,7 +241,7 @@ func TestScheduleReachesOptimizer(t *testing.T) {
 
 func TestLRAt(t *testing.T) {
 	c := Config{Steps: 10, LR: 1, Warmup: 2}
-	want := map[string][]float64{
+	want := map[Schedule][]float64{
 		Constant: {0.5, 1, 1, 1, 1, 1, 1, 1, 1, 1},
 		Linear:   {0.5, 1, 1, 0.875, 0.75, 0.625, 0.5, 0.375, 0.25, 0.125},
 		Cosine:   {0.5, 1, 1, 0.9619397662556434, 0.8535533905932737, 0.6913417161825449, 0.5, 0.3086582838174552, 0.14644660940672627, 0.03806023374435663},
@@ -256,12 +256,24 @@ func TestLRAt(t *testing.T) {
 	}
 }
 
+// A Schedule is its name in JSON, as when it was a plain string.
+func TestScheduleJSON(t *testing.T) {
+	raw, err := json.Marshal(Config{Steps: 1, Schedule: Cosine})
+	if err != nil || !strings.Contains(string(raw), `"schedule":"cosine"`) {
+		t.Fatalf("JSON %s (%v)", raw, err)
+	}
+	var back Config
+	if err := json.Unmarshal(raw, &back); err != nil || back.Schedule != Cosine {
+		t.Errorf("decoded %+v (%v)", back, err)
+	}
+}
+
 func TestConfigValidate(t *testing.T) {
 	err := Config{Steps: 0, BatchSize: -1, LR: math.NaN(), WeightDecay: -1, Warmup: 3, Schedule: "step", EvalEvery: -2}.Validate()
 	if err == nil {
 		t.Fatal("bad config accepted")
 	}
-	for _, w := range []string{"steps", "batch_size", "lr", "weight_decay", "warmup", `schedule "step"`, "eval_every"} {
+	for _, w := range []string{"steps", "batch_size", "lr", "weight_decay", "warmup", `schedule "step" is not one of constant, cosine, linear`, "eval_every"} {
 		if !strings.Contains(err.Error(), w) {
 			t.Errorf("error %q does not mention %s", err, w)
 		}

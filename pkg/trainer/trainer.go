@@ -14,7 +14,7 @@
 // adapters, versions, backend, loss curve, evaluations) is kept in a Record,
 // saved as JSON:
 //
-//	tr, err := trainer.New(b, ctx, base, pm, trainer.Config{Steps: 200, BatchSize: 32, LR: 1e-3, Schedule: "cosine"})
+//	tr, err := trainer.New(b, ctx, base, pm, trainer.Config{Steps: 200, BatchSize: 32, LR: 1e-3, Schedule: trainer.Cosine})
 //	if err != nil { return err }
 //	rec, err := tr.Run(data)       // data: a trainer.Source, e.g. trainer.NewMemory(train, eval)
 //	if err != nil { return err }
@@ -73,7 +73,7 @@ type Trainer struct {
 // batchSpec is the layout of a batch; it keys GoMLX's compiled graphs.
 type batchSpec struct {
 	tokens, images, weights bool
-	objective               string
+	objective               Objective
 }
 
 // New prepares training of base, whose weights are in ctx (loaded or still
@@ -366,7 +366,7 @@ type Metrics struct {
 // Evaluate computes Metrics over the batches without changing any weight.
 func (t *Trainer) Evaluate(batches []Batch) (Metrics, error) {
 	var sum, weight, correct float64
-	var obj string
+	var obj Objective
 	for i, b := range batches {
 		s, ins, labels, err := t.prepare(b)
 		if err != nil {

@@ -4,10 +4,10 @@
 // Presets cover the usual ablations, and Targets selects any other subset by
 // pattern; both may be given, and their union trains:
 //
-//	all        every base weight (the default when nothing is given)
-//	head       the output heads, head/**
-//	layernorm  every LayerNorm gain and offset (LN tuning)
-//	last:K     every weight of the last K transformer blocks
+//	All        "all"        every base weight (the default when nothing is given)
+//	Head       "head"       the output heads, head/**
+//	LayerNorm  "layernorm"  every LayerNorm gain and offset (LN tuning)
+//	Last(K)    "last:K"     every weight of the last K transformer blocks
 //
 // The method attaches to no site and its hooks do nothing: peft.Model marks
 // the resolved base weights trainable on every build, and refuses a second
@@ -35,8 +35,23 @@ func init() {
 	peft.Register(PeftType, func() peft.Method { return &Config{} })
 }
 
-// Presets are the fixed values of Config.Preset; "last:K" takes a block count.
-var Presets = []string{"all", "head", "layernorm", "last:K"}
+// Preset names a fixed subset of the base weights (Config.Preset). In JSON it is its name
+// ("head", "last:2").
+type Preset string
+
+// The presets; Last(k) makes "last:K".
+const (
+	All       Preset = "all"
+	Head      Preset = "head"
+	LayerNorm Preset = "layernorm"
+)
+
+// Last is the preset of every weight of the last k transformer blocks, "last:k".
+func Last(k int) Preset { return Preset("last:" + strconv.Itoa(k)) }
+
+// Presets are the accepted values of Config.Preset, for messages; "last:K" takes a block
+// count (Last).
+var Presets = []Preset{All, Head, LayerNorm, "last:K"}
 
 // Config says which base weights train. It is plain data and is what
 // adapter_config.json stores next to "peft_type": "FULL". Zero fields take
@@ -48,9 +63,9 @@ type Config struct {
 	// "embed/text/embeddings". A pattern that names sites rather than weights,
 	// such as "block/*/attn/{q,v}", selects those sites' weights and biases.
 	Targets []string `json:"targets,omitempty"`
-	// Preset is one of Presets. Empty means "all" when Targets is empty too,
+	// Preset is one of Presets. Empty means All when Targets is empty too,
 	// and no preset (only the targets) otherwise.
-	Preset string `json:"preset,omitempty"`
+	Preset Preset `json:"preset,omitempty"`
 }
 
 // Type implements peft.Method.
@@ -60,7 +75,7 @@ func (c Config) Type() string { return PeftType }
 // defaults: what trains, and what adapter files and run records show.
 func (c Config) WithDefaults() Config {
 	if c.Preset == "" && len(c.Targets) == 0 {
-		c.Preset = "all"
+		c.Preset = All
 	}
 	return c
 }
@@ -79,7 +94,7 @@ func (c Config) String() string {
 	c = c.WithDefaults()
 	parts := slices.Clone(c.Targets)
 	if c.Preset != "" {
-		parts = append([]string{c.Preset}, parts...)
+		parts = append([]string{string(c.Preset)}, parts...)
 	}
 	return "Full(" + strings.Join(parts, ", ") + ")"
 }
@@ -107,18 +122,18 @@ func (c Config) Resolve(l site.Layout) (peft.Resolution, error) {
 }
 
 // presetPatterns returns the weight patterns of a preset ("" gives none).
-func presetPatterns(preset string, l site.Layout) ([]site.Pattern, error) {
+func presetPatterns(preset Preset, l site.Layout) ([]site.Pattern, error) {
 	switch preset {
 	case "":
 		return nil, nil
-	case "all":
+	case All:
 		return []site.Pattern{"**"}, nil
-	case "head":
+	case Head:
 		return []site.Pattern{"head/**"}, nil
-	case "layernorm":
+	case LayerNorm:
 		return []site.Pattern{"**/{gain,offset}"}, nil
 	}
-	if ks, ok := strings.CutPrefix(preset, "last:"); ok {
+	if ks, ok := strings.CutPrefix(string(preset), "last:"); ok {
 		k, err := strconv.Atoi(ks)
 		if err != nil || k <= 0 {
 			return nil, fmt.Errorf("preset %q: K must be a positive number of blocks, e.g. last:2", preset)
@@ -132,7 +147,11 @@ func presetPatterns(preset string, l site.Layout) ([]site.Pattern, error) {
 		}
 		return ps, nil
 	}
-	return nil, fmt.Errorf("unknown preset %q: use one of %s, or give targets", preset, strings.Join(Presets, ", "))
+	names := make([]string, len(Presets))
+	for i, p := range Presets {
+		names[i] = string(p)
+	}
+	return nil, fmt.Errorf("unknown preset %q: use one of %s, or give targets", preset, strings.Join(names, ", "))
 }
 
 // targetPattern returns p when it selects weights, or p/* when it selects

@@ -75,7 +75,7 @@ func TestPresetCounts(t *testing.T) {
 
 func TestPresetSelectsOnlyItsWeights(t *testing.T) {
 	l := peftest.MM.Layout()
-	check := func(preset string, ok func(string) bool) {
+	check := func(preset Preset, ok func(string) bool) {
 		res, err := Config{Preset: preset}.Resolve(l)
 		if err != nil {
 			t.Fatal(err)
