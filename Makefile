@@ -75,3 +75,20 @@ interop:
 	if PEFTLAB_INTEROP_PYTHON="$$py" $(GOCMD) test -count=1 -v -run '^TestInterop$$' ./bench/interop/; then \
 		echo "interop: PASS (peftlab <-> Hugging Face PEFT LoRA adapters, both ways, logits and merges within 1e-4)"; \
 	else echo "interop: FAIL"; exit 1; fi
+
+# The README's results section: the AdaLink paper's claims judged on full-mode runs. Runs the
+# tutorials (02-05) with -full until no grid reports points left (a cell stops at its time
+# budget and the next pass continues from the store; at most RESULTS_PASSES passes), then
+# writes the section (cmd/results) and exports every run to out/results/runs.{csv,json}.
+# Hours on two CPU cores; never part of `make test`.
+TUTORIALS      := $(filter-out notebooks/00_% notebooks/01_% notebooks/06_%,$(NOTEBOOKS))
+RESULTS_PASSES ?= 30
+.PHONY: results
+results: install
+	@mkdir -p out/results; for pass in $$(seq 1 $(RESULTS_PASSES)); do \
+		echo "results: pass $$pass"; \
+		$(KERNEL) exec -full $(TUTORIALS) || exit 1; \
+		if ! grep -l "run again to continue" $(patsubst notebooks/%,out/notebooks/%,$(TUTORIALS)) >/dev/null 2>&1; then break; fi; \
+		if [ $$pass = $(RESULTS_PASSES) ]; then echo "results: grids still incomplete after $$pass passes"; exit 1; fi; \
+	done
+	$(GOCMD) run ./cmd/results -store notebooks/runs -readme README.md -csv out/results/runs.csv -json out/results/runs.json

@@ -19,6 +19,9 @@ type Axis struct {
 	Labels []string
 	set    func(x *Experiment, i int) error
 	seed   bool // the seed axis: a sweep's learning rate is chosen once for all its values
+	// ablation marks the axes a fast-mode grid thins to their first and last values (see
+	// Grid); axes of named things (methods, bases, tasks) keep every value.
+	ablation bool
 }
 
 // NewAxis makes an axis whose i-th value is applied to an experiment by set.
@@ -44,7 +47,7 @@ func LRs(lrs ...float64) Axis {
 	for i, lr := range lrs {
 		labels[i] = strconv.FormatFloat(lr, 'g', -1, 64)
 	}
-	return Axis{Name: "lr", Labels: labels, set: func(x *Experiment, i int) error {
+	return Axis{Name: "lr", Labels: labels, ablation: true, set: func(x *Experiment, i int) error {
 		x.LR = lrs[i]
 		return nil
 	}}
@@ -58,7 +61,7 @@ func Ranks(ranks ...int) Axis {
 	for i, r := range ranks {
 		labels[i] = strconv.Itoa(r)
 	}
-	return Axis{Name: "rank", Labels: labels, set: func(x *Experiment, i int) error {
+	return Axis{Name: "rank", Labels: labels, ablation: true, set: func(x *Experiment, i int) error {
 		r := ranks[i]
 		changed := false
 		x.Methods = mapMethods(x.Methods, func(m peft.Method) peft.Method {
@@ -127,7 +130,7 @@ func Placements(ps ...Placement) Axis {
 	for i, p := range ps {
 		labels[i] = string(p)
 	}
-	return Axis{Name: "placement", Labels: labels, set: func(x *Experiment, i int) error {
+	return Axis{Name: "placement", Labels: labels, ablation: true, set: func(x *Experiment, i int) error {
 		var err error
 		changed := false
 		x.Methods = mapMethods(x.Methods, func(m peft.Method) peft.Method {
@@ -157,7 +160,7 @@ func Targets(ts ...Target) Axis {
 	for i, t := range ts {
 		labels[i] = t.Name
 	}
-	return Axis{Name: "targets", Labels: labels, set: func(x *Experiment, i int) error {
+	return Axis{Name: "targets", Labels: labels, ablation: true, set: func(x *Experiment, i int) error {
 		changed := false
 		x.Methods = mapMethods(x.Methods, func(m peft.Method) peft.Method {
 			if c, ok := derefMethod(m).(lora.Config); ok {
@@ -197,6 +200,39 @@ func Variants(vs ...Variant) Axis {
 		x.lrs = slices.Clone(vs[i].LRs)
 		return nil
 	}}
+}
+
+// Bases varies the base model (e.g. bases.VLMRaw against bases.VLMInstruct).
+func Bases(names ...string) Axis {
+	return Axis{Name: "base", Labels: slices.Clone(names), set: func(x *Experiment, i int) error {
+		x.Base = names[i]
+		return nil
+	}}
+}
+
+// Tasks varies the task.
+func Tasks(names ...string) Axis {
+	return Axis{Name: "task", Labels: slices.Clone(names), set: func(x *Experiment, i int) error {
+		x.Task = names[i]
+		return nil
+	}}
+}
+
+// fastValues are the value indices a fast-mode grid keeps on the axis: the first seed, the
+// first and last value of an ablation axis, every value of the others.
+func (a Axis) fastValues() []int {
+	n := len(a.Labels)
+	switch {
+	case a.seed:
+		return []int{0}
+	case a.ablation && n > 2:
+		return []int{0, n - 1}
+	}
+	all := make([]int, n)
+	for i := range all {
+		all[i] = i
+	}
+	return all
 }
 
 // mapMethods returns f applied to each method, as a new slice (the grid's template stays as

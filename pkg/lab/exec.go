@@ -359,7 +359,15 @@ func (s *Store) scoreStored(p *prepared, r *Run, splits []string) error {
 	if err := writeJSON(filepath.Join(p.dir, answersFile), answers); err != nil {
 		return err
 	}
-	return writeJSON(filepath.Join(p.dir, summaryFile), r.Summary())
+	return writeJSON(filepath.Join(p.dir, summaryFile), summaryOf(p, r))
+}
+
+// summaryOf is the summary.json of a run: its Summary with what only the store knows.
+func summaryOf(p *prepared, r *Run) Summary {
+	r.adapterBytes = dirSize(filepath.Join(p.dir, adaptersDir))
+	sum := r.Summary()
+	sum.Fast = p.identity.Fast
+	return sum
 }
 
 // finish writes a trained (or failed) run's files, done.json last.
@@ -374,11 +382,7 @@ func (s *Store) finish(p *prepared, r *Run, answers map[string][]string) error {
 			return err
 		}
 	}
-	sum := r.Summary()
-	sum.AdapterBytes = dirSize(filepath.Join(p.dir, adaptersDir))
-	sum.Fast = p.identity.Fast
-	r.adapterBytes = sum.AdapterBytes
-	if err := writeJSON(filepath.Join(p.dir, summaryFile), sum); err != nil {
+	if err := writeJSON(filepath.Join(p.dir, summaryFile), summaryOf(p, r)); err != nil {
 		return err
 	}
 	return writeJSON(filepath.Join(p.dir, doneFile), map[string]any{"id": p.id, "state": r.State, "finished": time.Now().UTC()})

@@ -113,10 +113,17 @@ func capped(n, c int) int {
 	return min(n, c)
 }
 
-// Training is the trainer configuration of the experiment's recipe.
+// Training is the trainer configuration of the experiment's recipe: warmup over the first
+// tenth of the steps, cosine decay, and evaluation before the first step, after the last and
+// at every fifth of the way (only before and after in runs too short to draw a curve, under
+// 25 steps).
 func (x Experiment) Training() trainer.Config {
+	every := x.Steps / 5
+	if x.Steps < 25 {
+		every = 0
+	}
 	return trainer.Config{Steps: x.Steps, BatchSize: x.BatchSize, LR: x.LR, Warmup: x.Steps / 10,
-		Schedule: trainer.Cosine, EvalEvery: max(1, x.Steps/5), Seed: x.Seed}
+		Schedule: trainer.Cosine, EvalEvery: every, Seed: x.Seed}
 }
 
 // label is Name, or a description built from the methods.

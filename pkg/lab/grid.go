@@ -19,6 +19,10 @@ import (
 // fails is recorded with its error and the grid carries on. Points another process is
 // training are left for last and then waited for, so two kernels can share one grid.
 //
+// In fast mode (Store.Fast) a grid is a smoke test of itself: it keeps the first seed and the
+// first and last values of each ablation axis (ranks, placements, targets, learning rates),
+// and every value of the axes of named things (methods, bases, tasks).
+//
 // With LRs set, the learning rate is not an axis but chosen: for each combination of the
 // other axes (all seeds sharing one choice, made with the first seed), every LR trains and is
 // scored on the validation split, the best validation score wins, and only the winner is
@@ -79,16 +83,29 @@ type point struct {
 	sweepKey string
 }
 
-// points expands the axes over the template.
-func (g Grid) points() ([]point, error) {
+// points expands the axes over the template; fast thins them (see Axis.fastValues).
+func (g Grid) points(fast bool) ([]point, error) {
 	pts := []point{{labels: map[string]string{}, x: g.Experiment}}
+	seen := map[string]bool{}
 	for _, a := range g.Axes {
 		if a.set == nil || len(a.Labels) == 0 {
 			return nil, fmt.Errorf("grid %s: axis %q has no values", g.Name, a.Name)
 		}
+		if seen[a.Name] {
+			return nil, fmt.Errorf("grid %s: two axes are named %q", g.Name, a.Name)
+		}
+		seen[a.Name] = true
+		values := a.fastValues()
+		if !fast {
+			values = values[:0]
+			for i := range a.Labels {
+				values = append(values, i)
+			}
+		}
 		var next []point
 		for _, p := range pts {
-			for i, label := range a.Labels {
+			for _, i := range values {
+				label := a.Labels[i]
 				q := point{labels: maps.Clone(p.labels), x: p.x, sweepKey: p.sweepKey}
 				q.x.Methods = append(q.x.Methods[:0:0], p.x.Methods...)
 				if err := a.set(&q.x, i); err != nil {
@@ -127,7 +144,7 @@ func (g Grid) Run() (*GridResult, error) {
 			return nil, err
 		}
 	}
-	pts, err := g.points()
+	pts, err := g.points(s.Fast)
 	if err != nil {
 		return nil, err
 	}
@@ -273,6 +290,18 @@ func Summaries(runs []Run) []Summary {
 	out := make([]Summary, len(runs))
 	for i, r := range runs {
 		out[i] = r.Summary()
+	}
+	return out
+}
+
+// Where returns the part of the grid where axis has the given label, e.g. one task's runs
+// for a heatmap of the others.
+func (g *GridResult) Where(axis, label string) *GridResult {
+	out := &GridResult{Axes: g.Axes}
+	for _, r := range g.Runs {
+		if r.Point[axis] == label {
+			out.Runs = append(out.Runs, r)
+		}
 	}
 	return out
 }

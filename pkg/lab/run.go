@@ -51,8 +51,9 @@ func (r Run) Summary() Summary {
 	specs, _ := specsOf(x.Methods)
 	s := Summary{ID: r.ID, Name: r.Name, Base: x.Base, Task: x.Task, State: r.State, Error: r.Error,
 		Methods: specs, LR: x.LR, Seed: x.Seed, Steps: x.Steps, BatchSize: x.BatchSize,
+		Validation: x.Validation, Test: x.Test, MaxLen: x.MaxLen,
 		Metric: r.Metric, Scores: r.Scores, Plan: r.Plan, AdapterBytes: r.adapterBytes, Point: r.Point}
-	s.Method, s.Rank, s.Placement = describeMethods(x.Methods)
+	s.Method, s.Rank, s.Placement = describeMethods(specs)
 	if len(x.Methods) == 0 {
 		s.Steps, s.BatchSize, s.LR = 0, 0, 0
 	}

@@ -534,6 +534,9 @@ func TestSweepScoresTestOnce(t *testing.T) {
 	if _, ok := best.Scores[SplitTest]; !ok {
 		t.Error("the chosen run has no test score")
 	}
+	if sum, err := s.Summary(best.ID); err != nil || sum.AdapterBytes == 0 || sum.Trainable == 0 || sum.Steps != x.Steps {
+		t.Errorf("the chosen run's summary after its test scoring: %+v, %v", sum, err)
+	}
 	for _, r := range all {
 		sum, err := s.Summary(r.ID)
 		if err != nil {
@@ -562,5 +565,32 @@ func TestListReadsOnlySummaries(t *testing.T) {
 	sums, err := s.List()
 	if err != nil || len(sums) != 1000 {
 		t.Fatalf("List: %d, %v", len(sums), err)
+	}
+}
+
+// TestFastGridThinsAblations: a fast-mode grid keeps the first seed and the ends of each
+// ablation axis, and every value of a Variants axis.
+func TestFastGridThinsAblations(t *testing.T) {
+	g := Grid{Experiment: tinyExperiment(), Axes: []Axis{
+		Variants(Variant{Name: "a", Methods: []peft.Method{adalink.Config{Rank: 2}}}, Variant{Name: "b", Methods: []peft.Method{adalink.Config{Rank: 3}}}),
+		Ranks(1, 2, 4), Seeds(1, 2, 3)}}
+	full, err := g.points(false)
+	if err != nil || len(full) != 18 {
+		t.Fatalf("full grid: %d points, %v", len(full), err)
+	}
+	fast, err := g.points(true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, p := range fast {
+		got = append(got, pointKey(p.labels))
+	}
+	want := []string{"method=a rank=1 seed=1", "method=a rank=4 seed=1", "method=b rank=1 seed=1", "method=b rank=4 seed=1"}
+	if !slices.Equal(got, want) {
+		t.Errorf("fast points %q, want %q", got, want)
+	}
+	if _, err := (Grid{Experiment: tinyExperiment(), Axes: []Axis{Seeds(1), Seeds(2)}}).points(false); err == nil {
+		t.Error("two axes with one name: no error")
 	}
 }

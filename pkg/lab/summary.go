@@ -40,7 +40,12 @@ type Summary struct {
 	Seed      int64   `json:"seed"`
 	Steps     int     `json:"steps,omitempty"`
 	BatchSize int     `json:"batch_size,omitempty"`
-	Fast      bool    `json:"fast,omitempty"`
+	// Validation, Test and MaxLen are the experiment's split caps and sequence length as it
+	// asked for them (0: all, the base's).
+	Validation int  `json:"validation,omitempty"`
+	Test       int  `json:"test,omitempty"`
+	MaxLen     int  `json:"max_len,omitempty"`
+	Fast       bool `json:"fast,omitempty"`
 	// Step is the last step a running or interrupted run reported.
 	Step int `json:"step,omitempty"`
 
@@ -71,36 +76,31 @@ const (
 	SplitTest       = "test"
 )
 
-// Test is the test score and whether there is one.
-func (s Summary) Test() (float64, bool) {
-	v, ok := s.Scores[SplitTest]
-	return v, ok
-}
-
 // summary is what a run's configuration alone says about it.
 func (c runConfig) summary() Summary {
 	id := c.Identity
 	s := Summary{ID: c.ID, Name: c.Name, Base: id.Base, Task: id.Task, Methods: id.Methods,
-		LR: id.Training.LR, Seed: id.Training.Seed, Steps: id.Training.Steps, BatchSize: id.Training.BatchSize, Fast: id.Fast}
-	var methods []peft.Method
-	for _, spec := range id.Methods {
-		if m, err := spec.Method(); err == nil {
-			methods = append(methods, m)
-		}
-	}
-	s.Method, s.Rank, s.Placement = describeMethods(methods)
+		LR: id.Training.LR, Seed: id.Training.Seed, Steps: id.Training.Steps, BatchSize: id.Training.BatchSize, Fast: id.Fast,
+		Validation: id.Validation, Test: id.Test, MaxLen: id.MaxLen}
+	s.Method, s.Rank, s.Placement = describeMethods(id.Methods)
 	return s
 }
 
-// describeMethods sums up methods for summaries: their types, largest rank and placement.
-func describeMethods(methods []peft.Method) (method string, rank int, placement string) {
-	if len(methods) == 0 {
+// describeMethods sums up methods for summaries: their types, largest rank and placement,
+// read from their stored form, where zero fields show their defaults (adalink.Config{} is
+// rank 8).
+func describeMethods(specs []MethodSpec) (method string, rank int, placement string) {
+	if len(specs) == 0 {
 		return "BASE", 0, ""
 	}
 	var types, places []string
-	for _, m := range methods {
-		if !slices.Contains(types, m.Type()) {
-			types = append(types, m.Type())
+	for _, spec := range specs {
+		if !slices.Contains(types, spec.Type) {
+			types = append(types, spec.Type)
+		}
+		m, err := spec.Method()
+		if err != nil {
+			continue
 		}
 		r, p := rankAndPlacement(m)
 		rank = max(rank, r)

@@ -1,0 +1,112 @@
+// Command results writes the README's results section: the AdaLink paper's claims (package
+// claims) judged on the full-mode runs of a lab store, with our numbers and a verdict each.
+// `make results` first runs the tutorial notebooks in full mode until every grid is complete
+// (finished runs come from the store, so each pass only adds what is missing), then runs
+//
+//	go run ./cmd/results -store notebooks/runs -readme README.md
+//
+// Without -readme it prints the section. -csv and -json export every run of the store
+// (lab.ExportCSV, lab.ExportJSON).
+package main
+
+import (
+	"bytes"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"runtime"
+	"strings"
+	"time"
+
+	"github.com/peftlab/peftlab/pkg/atomicfile"
+	"github.com/peftlab/peftlab/pkg/backend"
+	"github.com/peftlab/peftlab/pkg/claims"
+	"github.com/peftlab/peftlab/pkg/lab"
+)
+
+func main() {
+	if err := run(os.Args[1:], os.Stdout); err != nil {
+		fmt.Fprintln(os.Stderr, "results:", err)
+		os.Exit(1)
+	}
+}
+
+func run(args []string, stdout io.Writer) error {
+	fs := flag.NewFlagSet("results", flag.ContinueOnError)
+	store := fs.String("store", "notebooks/runs", "the run store the notebooks filled")
+	readme := fs.String("readme", "", "write the section into this file, between the results markers (default: print it)")
+	csvPath := fs.String("csv", "", "also export every run of the store as CSV to this file")
+	jsonPath := fs.String("json", "", "also export every run of the store as JSON to this file")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("unexpected arguments %q", fs.Args())
+	}
+	if _, err := os.Stat(*store); err != nil {
+		return fmt.Errorf("no run store at %s: run the tutorial notebooks first (make results)", *store)
+	}
+	s, err := lab.OpenStore(*store)
+	if err != nil {
+		return err
+	}
+	sums, err := s.List()
+	if err != nil {
+		return err
+	}
+	full := 0
+	for _, sum := range sums {
+		if !sum.Fast && sum.State == lab.Done {
+			full++
+		}
+	}
+	for _, e := range []struct {
+		path  string
+		write func(io.Writer, []lab.Summary) error
+	}{{*csvPath, lab.ExportCSV}, {*jsonPath, lab.ExportJSON}} {
+		if e.path == "" {
+			continue
+		}
+		if err := atomicfile.Write(e.path, func(w io.Writer) error { return e.write(w, sums) }); err != nil {
+			return err
+		}
+	}
+	section := claims.Markdown(claims.Evaluate(sums), claims.Meta{Date: time.Now().Format("2006-01-02"),
+		Machine: machine(), Backend: backend.Describe(), Store: *store, Runs: full})
+	if *readme == "" {
+		_, err := io.WriteString(stdout, section)
+		return err
+	}
+	doc, err := os.ReadFile(*readme)
+	if err != nil {
+		return err
+	}
+	out, err := claims.Replace(string(doc), section)
+	if err != nil {
+		return fmt.Errorf("%s: %w", *readme, err)
+	}
+	if bytes.Equal([]byte(out), doc) {
+		fmt.Fprintf(stdout, "%s: results section unchanged\n", *readme)
+		return nil
+	}
+	if err := atomicfile.WriteBytes(*readme, []byte(out)); err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "%s: results section written from %d full-mode runs\n", *readme, full)
+	return nil
+}
+
+// machine names the CPU and its cores.
+func machine() string {
+	model := runtime.GOARCH
+	if data, err := os.ReadFile("/proc/cpuinfo"); err == nil {
+		for _, line := range strings.Split(string(data), "\n") {
+			if k, v, ok := strings.Cut(line, ":"); ok && strings.TrimSpace(k) == "model name" {
+				model = strings.TrimSpace(v)
+				break
+			}
+		}
+	}
+	return fmt.Sprintf("%s, %d cores", model, runtime.NumCPU())
+}
