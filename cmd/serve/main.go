@@ -4,6 +4,7 @@
 //	go run ./cmd/serve [-addr 127.0.0.1:8080] [-base text] [-adapters DIR] [-store DIR]
 //	                   [-max-batch 32] [-max-delay 5ms] [-max-new 16]
 //	go run ./cmd/serve -load [-url http://127.0.0.1:8080] [-n 200] [-c 8] [-k 4] [-check] [-json FILE]
+//	go run ./cmd/serve -measure [-fast] [-json FILE]
 //
 // -base is a shipped base (text, vlm-raw, vlm-instruct) or a checkpoint directory.
 // -adapters loads every adapter directory found in DIR (a notebook's work directory, say),
@@ -18,6 +19,12 @@
 // -adapters and -store flags, making -k synthetic AdaLink adapters when none are given;
 // -check then compares every answer with the same request run alone on the engine. It only
 // ever sends to loopback addresses.
+//
+// -measure runs the serving measurement (serve.Measure) on -base: batch time against the
+// number of distinct tasks in the batch for AdaLink, LoRA (mixed and one model per task,
+// unmerged and merged), full fine-tuning and the bare base, and the memory of holding 1, 10
+// and 100 tasks, then prints the tables and the targets. -fast makes it a smoke run (batch
+// 8, 3 repeats).
 package main
 
 import (
@@ -40,6 +47,7 @@ import (
 	"time"
 
 	"github.com/peftlab/peftlab/pkg/bases"
+	"github.com/peftlab/peftlab/pkg/nbui"
 	"github.com/peftlab/peftlab/pkg/peft/adalink"
 	"github.com/peftlab/peftlab/pkg/serve"
 	"github.com/peftlab/peftlab/pkg/serve/loadgen"
@@ -64,11 +72,12 @@ type flags struct {
 	maxBatch, maxNew            int
 	maxDelay                    time.Duration
 
-	load, check  bool
-	url, jsonOut string
-	n, conc, k   int
-	timeout      time.Duration
-	synthRank    int
+	load, check   bool
+	measure, fast bool
+	url, jsonOut  string
+	n, conc, k    int
+	timeout       time.Duration
+	synthRank     int
 }
 
 func parse(args []string, stderr io.Writer) (*flags, error) {
@@ -91,6 +100,8 @@ func parse(args []string, stderr io.Writer) (*flags, error) {
 	fs.StringVar(&f.jsonOut, "json", "", "with -load: write the report (and every outcome) to this JSON file")
 	fs.DurationVar(&f.timeout, "timeout", 60*time.Second, "with -load: timeout of each request")
 	fs.IntVar(&f.synthRank, "synthetic-rank", 8, "with -load and no adapters: rank of the synthetic AdaLink adapters")
+	fs.BoolVar(&f.measure, "measure", false, "run the serving measurement instead of serving")
+	fs.BoolVar(&f.fast, "fast", false, "with -measure: a quick, smaller run")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
@@ -115,6 +126,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	logger := log.New(stderr, "serve: ", log.LstdFlags)
+	if f.measure {
+		return measure(f, stdout, logger)
+	}
 	if f.load && f.url != "" {
 		return drive(ctx, f, f.url, nil, stdout)
 	}
@@ -376,4 +390,47 @@ func adapters(ctx context.Context, url string) (*listing, error) {
 		return nil, fmt.Errorf("GET %s/v1/adapters: %w", url, err)
 	}
 	return &l, nil
+}
+
+// measure runs serve.Measure and prints its tables and targets.
+func measure(f *flags, stdout io.Writer, logger *log.Logger) error {
+	b, err := loadBase(f.base)
+	if err != nil {
+		return err
+	}
+	cfg := serve.MeasureConfig{Base: b, Batch: 16, Repeats: 9, Progress: func(s string) { logger.Print(s) }}
+	if f.fast {
+		cfg.Batch, cfg.Repeats, cfg.NewTokens = 8, 3, 4
+	}
+	m, err := serve.Measure(cfg)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "serving measurement, base %s (%d bytes of weights), %s, %s\n", m.Base, m.BaseBytes, m.Date, m.Machine)
+	fmt.Fprintf(stdout, "batch of %d, %d prompt tokens, %d generated tokens each, rank %d, median of %d interleaved runs; %d compiles while timing\n\n",
+		m.Batch, m.Prompt, m.NewTokens, m.Rank, m.Repeats, m.Compiles)
+	h, rows := m.TimeTable()
+	nbui.WriteTableText(stdout, h, rows)
+	fmt.Fprintln(stdout)
+	h, rows = m.MemoryTable()
+	nbui.WriteTableText(stdout, h, rows)
+	fmt.Fprintln(stdout)
+	for _, t := range m.Targets() {
+		verdict := "MET"
+		if !t.Met {
+			verdict = "NOT MET"
+		}
+		fmt.Fprintf(stdout, "%-7s %s: %s (target %s)\n", verdict, t.What, t.Value, t.Bar)
+	}
+	if f.jsonOut != "" {
+		data, err := json.MarshalIndent(struct {
+			*serve.Measurement
+			Targets []serve.Target `json:"targets"`
+		}{m, m.Targets()}, "", "  ")
+		if err != nil {
+			return err
+		}
+		return os.WriteFile(f.jsonOut, data, 0o644)
+	}
+	return nil
 }

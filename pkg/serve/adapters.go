@@ -58,6 +58,10 @@ type LoadOptions struct {
 	// Merge folds a LoRA adapter into a copy of the base weights (lora.Merge) and serves it
 	// as a per-task model, instead of gathering its low-rank weights per example.
 	Merge bool
+	// PerTask serves an AdaLink, LoRA or prompt-tuning adapter as a model of its own: the
+	// base with the adapter attached by peft.New (the layers the lab trains with), in
+	// batches of its task alone. It is the single-adapter reference of the benchmarks.
+	PerTask bool
 }
 
 // adapter is one loaded adapter and the host copies of its weights that the tables are
@@ -76,8 +80,10 @@ type adapter struct {
 	prompt []float32
 	tokens int
 
-	// Per-task models: the task's own store of base weights, and its compiled graphs.
+	// Per-task models: the task's own store of base weights (and adapter weights, with
+	// hook, the adapter attached by peft.New), and its compiled graphs.
 	store *mlmodel.Store
+	hook  site.Hook
 	execs *execCache
 }
 
@@ -121,8 +127,23 @@ func (e *Engine) LoadWith(name, dir string, opts LoadOptions) (Info, error) {
 	if err != nil {
 		return fail(err)
 	}
-	perTask := cfg.Method.Type() == full.PeftType || (opts.Merge && cfg.Method.Type() == lora.PeftType)
-	scratch, err := e.copyBase(perTask)
+	if opts.Merge && cfg.Method.Type() != lora.PeftType {
+		return fail(fmt.Errorf("only LoRA adapters merge; this one is %s", cfg.Method.Type()))
+	}
+	// The base weights the adapter replaces (full fine-tuning) or changes (a merge) get
+	// copies of their own; the others are shared with the engine's base.
+	own := map[string]bool{}
+	if res, err := cfg.Method.Resolve(e.layout); err == nil {
+		for _, p := range res.Base {
+			own["/"+strings.TrimPrefix(p.Name, "/")] = true
+		}
+		if opts.Merge {
+			for _, st := range res.Sites {
+				own[st.Scope()+"/weights"] = true
+			}
+		}
+	}
+	scratch, err := e.copyBase(own)
 	if err != nil {
 		return fail(err)
 	}
@@ -210,10 +231,18 @@ func (e *Engine) LoadWith(name, dir string, opts LoadOptions) (Info, error) {
 		return fail(fmt.Errorf("method %s cannot be served: the engine serves %s, %s, %s and %s adapters",
 			pa.Method.Type(), adalink.PeftType, lora.PeftType, prompt.PeftType, full.PeftType))
 	}
+	if opts.PerTask && a.store == nil {
+		pm, err := peft.New(e.layout, pa)
+		if err != nil {
+			return fail(err)
+		}
+		a.store, a.hook = scratch, pm
+		a.info.Config += ", per task"
+	}
 	if a.store != nil {
 		a.info.Serving = PerTask
-		// The adapter's own variables are not needed to run the task's model.
 		a.execs = newExecCache(e, a.store)
+		a.execs.hook = a.hook
 	}
 
 	e.regMu.Lock()
@@ -259,10 +288,10 @@ func params(res peft.Resolution) int {
 	return n
 }
 
-// copyBase returns a new store holding the base weights: sharing the base's tensors (the
-// adapter's weights are only added next to them), or, for a per-task model whose base
-// weights change, its own copies.
-func (e *Engine) copyBase(own bool) (*mlmodel.Store, error) {
+// copyBase returns a new store holding the base weights: sharing the base's tensors, except
+// for the weights in own, which get copies of their own (a per-task model replaces them:
+// Variable.SetValue frees the tensor it replaces).
+func (e *Engine) copyBase(own map[string]bool) (*mlmodel.Store, error) {
 	st := mlmodel.NewStore()
 	for v := range e.scope.Store().IterVariables() {
 		if !peft.IsBaseVariable(v.Path()) {
@@ -272,7 +301,7 @@ func (e *Engine) copyBase(own bool) (*mlmodel.Store, error) {
 		if err != nil {
 			return nil, fmt.Errorf("base weight %s: %w", v.Path(), err)
 		}
-		if own {
+		if own[v.Path()] {
 			if t, err = t.LocalClone(); err != nil {
 				return nil, fmt.Errorf("copy base weight %s: %w", v.Path(), err)
 			}

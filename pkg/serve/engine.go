@@ -559,6 +559,8 @@ func untilEOS(ids []int32) []int32 {
 type execCache struct {
 	e     *Engine
 	store *mlmodel.Store
+	// hook is the per-task model's adapter hook (nil: the mixed hook, or none).
+	hook site.Hook
 	mu    sync.Mutex
 	execs map[string]*mlmodel.Exec
 }
@@ -574,7 +576,7 @@ func (c *execCache) get(l graphLayout) (*mlmodel.Exec, error) {
 	if x, ok := c.execs[k]; ok {
 		return x, nil
 	}
-	x, err := mlmodel.NewExec(c.e.b, c.store, c.e.stepFn(l))
+	x, err := mlmodel.NewExec(c.e.b, c.store, c.e.stepFn(l, c.hook))
 	if err != nil {
 		return nil, fmt.Errorf("serve: %w", err)
 	}
@@ -597,7 +599,7 @@ func (c *execCache) retire() {
 // (each example's last real token), then the images and the tables in the order runBatch
 // passes them; outputs the next token [B] (never padding) and, with l.logits, its logits
 // [B, Vocab].
-func (e *Engine) stepFn(l graphLayout) func(*mlmodel.Scope, []*Node) []*Node {
+func (e *Engine) stepFn(l graphLayout, fixed site.Hook) func(*mlmodel.Scope, []*Node) []*Node {
 	c := e.cfg
 	return func(sc *mlmodel.Scope, in []*Node) []*Node {
 		e.compiles.Add(1)
@@ -615,6 +617,8 @@ func (e *Engine) stepFn(l graphLayout) func(*mlmodel.Scope, []*Node) []*Node {
 		soft := Zeros(g, shapes.Make(dtypes.Int32, b))
 		if l.ada != nil || l.lora != nil || l.prompt != nil {
 			hook = h
+		} else if fixed != nil {
+			hook = fixed
 		}
 		if tb := l.ada; tb != nil {
 			slots := take()

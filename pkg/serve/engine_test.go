@@ -69,6 +69,15 @@ var textSpecs = []spec{
 	{"prompt8", prompt.Config{Tokens: 8}},
 	{"ft-head", full.Config{Preset: "head"}},
 	{"lora-merged", lora.Config{Rank: 4, Targets: []string{"block/*/mlp/up"}}},
+	{"lora-pertask", lora.Config{Rank: 4, Alpha: 8}},
+	{"prompt-pertask", prompt.Config{Tokens: 5}},
+}
+
+// textOptions are how TestMixedEqualsAlone loads the specs.
+var textOptions = map[string]LoadOptions{
+	"lora-merged":    {Merge: true},
+	"lora-pertask":   {PerTask: true},
+	"prompt-pertask": {PerTask: true},
 }
 
 // writeSpecs saves the specs' synthetic adapters under dir and returns their directories.
@@ -183,7 +192,7 @@ func TestMixedEqualsAlone(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, s := range textSpecs {
-		if _, err := e.LoadWith(s.name, dirs[s.name], LoadOptions{Merge: s.name == "lora-merged"}); err != nil {
+		if _, err := e.LoadWith(s.name, dirs[s.name], textOptions[s.name]); err != nil {
 			t.Fatal(err)
 		}
 	}
