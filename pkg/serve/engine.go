@@ -560,7 +560,7 @@ type execCache struct {
 	e     *Engine
 	store *mlmodel.Store
 	// hook is the per-task model's adapter hook (nil: the mixed hook, or none).
-	hook site.Hook
+	hook  site.Hook
 	mu    sync.Mutex
 	execs map[string]*mlmodel.Exec
 }
