@@ -32,6 +32,7 @@ func (s *Store) Baselines(x Experiment) ([]Run, error) {
 // Majority scores always answering the test split's most frequent target (ties: the first
 // in the split) with the task's metric. It trains nothing and stores nothing.
 func (s *Store) Majority(x Experiment) (Run, error) {
+	x.Methods = nil // nothing trains: no learning rate needed
 	x, err := x.resolved(s.Fast)
 	if err != nil {
 		return Run{}, err
@@ -61,7 +62,6 @@ func (s *Store) Majority(x Experiment) (Run, error) {
 	if err != nil {
 		return Run{}, err
 	}
-	x.Methods = nil
 	return Run{Name: "always “" + best + "”", Experiment: x, Metric: task.Metric, Score: score, State: Done,
 		Scores: map[string]float64{SplitTest: score}}, nil
 }

@@ -594,3 +594,30 @@ func TestFastGridThinsAblations(t *testing.T) {
 		t.Error("two axes with one name: no error")
 	}
 }
+
+// TestBaselines: the majority answer is scored by hand on the test split, the untuned base
+// is a stored run, and neither needs a learning rate.
+func TestBaselines(t *testing.T) {
+	s := tinyStore(t, t.TempDir())
+	x := tinyExperiment()
+	x.LR = 0
+	runs, err := s.Baselines(x)
+	if err != nil {
+		t.Fatal(err)
+	}
+	task, _ := taskstest.Lights(t)
+	counts := map[string]int{}
+	for _, e := range task.Test {
+		counts[e.Target]++
+	}
+	best := 0
+	for _, n := range counts {
+		best = max(best, n)
+	}
+	if want := float64(best) / float64(len(task.Test)); runs[0].Score != want {
+		t.Errorf("majority: %g, want %g", runs[0].Score, want)
+	}
+	if runs[1].ID == "" || runs[1].Summary().Method != "BASE" || runs[1].State != Done {
+		t.Errorf("untuned: %+v", runs[1].Summary())
+	}
+}
