@@ -188,8 +188,15 @@ func inputErr(format string, args ...any) error {
 }
 
 // Prompt lays text out as the lab's training and scoring do: [BOS] tokens [SEP].
-func (e *Engine) Prompt(text string) []int32 {
+func (e *Engine) Prompt(text string) []int32 { return e.PromptCut(text, 0) }
+
+// PromptCut is Prompt with the text's tokens cut to the first n (n > 0), as the lab's task
+// sources cut their prompts (tasks.Source.Prompts).
+func (e *Engine) PromptCut(text string, n int) []int32 {
 	ids := e.tok.Encode(text)
+	if n > 0 && len(ids) > n {
+		ids = ids[:n]
+	}
 	out := make([]int32, 0, len(ids)+2)
 	out = append(out, tokenizer.BosID)
 	out = append(out, ids...)

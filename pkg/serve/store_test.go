@@ -11,6 +11,8 @@ import (
 	"github.com/peftlab/peftlab/pkg/bases"
 	"github.com/peftlab/peftlab/pkg/peft/adalink"
 	"github.com/peftlab/peftlab/pkg/peft/lora"
+	"github.com/peftlab/peftlab/pkg/tasks"
+	"github.com/peftlab/peftlab/pkg/trainer"
 )
 
 // writeRun makes one run of the lab's run store by hand: <store>/<id>/summary.json, the
@@ -149,5 +151,33 @@ func TestPNG(t *testing.T) {
 	}
 	if _, err := DecodePNG(data[:len(data)-20], 4, 3); err == nil {
 		t.Error("a truncated PNG decoded")
+	}
+}
+
+// TestPromptCutMatchesTasks checks that PromptCut lays a prompt out exactly as the lab's
+// task sources do for scoring (tasks.Source.Prompts), long prompts cut alike.
+func TestPromptCutMatchesTasks(t *testing.T) {
+	base := loadBase(t, bases.Text)
+	e, err := New(base, Options{Backend: newBackend(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	long := strings.Repeat("the quick brown fox jumps over the lazy dog; ", 30)
+	task := &tasks.Task{Name: "t", Kind: tasks.Captioning, Metric: tasks.MetricCIDErD,
+		Train: []tasks.Example{{Prompt: "x", Target: "y", Label: -1}}}
+	const T, maxNew = 48, 5
+	src, err := tasks.NewSource(base.Tokenizer, tasks.BatchOptions{MaxLen: T, Objective: trainer.LanguageModel}, task)
+	if err != nil {
+		t.Fatal(err)
+	}
+	examples := []tasks.Example{{Prompt: "is this spam?"}, {Prompt: long}}
+	want, _, err := src.Prompts(examples, maxNew)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, ex := range examples {
+		if got := e.PromptCut(ex.Prompt, T-maxNew-1); !slices.Equal(got, want[i]) {
+			t.Errorf("example %d: PromptCut = %v, tasks.Source.Prompts = %v", i, got, want[i])
+		}
 	}
 }

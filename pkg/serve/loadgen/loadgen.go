@@ -29,6 +29,8 @@ type Request struct {
 	Text     string
 	ImagePNG []byte // nil for text-only
 	MaxNew   int    // 0: the server's default
+	// MaxPromptTokens cuts the text to that many tokens on the server (0: no cut).
+	MaxPromptTokens int
 }
 
 // Config is a load to send.
@@ -173,15 +175,16 @@ feed:
 }
 
 type predictBody struct {
-	Adapter        string `json:"adapter"`
-	Text           string `json:"text"`
-	ImagePNGBase64 string `json:"image_png_base64,omitempty"`
-	MaxNewTokens   int    `json:"max_new_tokens,omitempty"`
+	Adapter         string `json:"adapter"`
+	Text            string `json:"text"`
+	ImagePNGBase64  string `json:"image_png_base64,omitempty"`
+	MaxNewTokens    int    `json:"max_new_tokens,omitempty"`
+	MaxPromptTokens int    `json:"max_prompt_tokens,omitempty"`
 }
 
 func send(ctx context.Context, client *http.Client, endpoint string, i int, r Request) Outcome {
 	o := Outcome{Index: i, Request: r}
-	body := predictBody{Adapter: r.Adapter, Text: r.Text, MaxNewTokens: r.MaxNew}
+	body := predictBody{Adapter: r.Adapter, Text: r.Text, MaxNewTokens: r.MaxNew, MaxPromptTokens: r.MaxPromptTokens}
 	if r.ImagePNG != nil {
 		body.ImagePNGBase64 = base64.StdEncoding.EncodeToString(r.ImagePNG)
 	}

@@ -4,8 +4,8 @@
 //	GET    /v1/adapters          the loaded adapters (name, method, rank, base, trainable parameters)
 //	POST   /v1/adapters          load one: {"dir": "..."} or {"run": "<id>"} from the run store, optional "name"
 //	DELETE /v1/adapters/{name}   unload one
-//	POST   /v1/predict           {"adapter": "...", "text": "...", "image_png_base64": "...", "max_new_tokens": n},
-//	                             or {"items": [ ... ]}, or a JSON array of such items
+//	POST   /v1/predict           {"adapter": "...", "text": "...", "image_png_base64": "...", "max_new_tokens": n,
+//	                             "max_prompt_tokens": m}, or {"items": [ ... ]}, or a JSON array of such items
 //	GET    /healthz              200 while serving, 503 while shutting down
 //	GET    /metrics              Prometheus text format: requests, items, batch sizes, latencies
 //
@@ -368,6 +368,10 @@ type predictItem struct {
 	Text           string `json:"text"`
 	ImagePNGBase64 string `json:"image_png_base64,omitempty"`
 	MaxNewTokens   int    `json:"max_new_tokens,omitempty"`
+	// MaxPromptTokens, when > 0, cuts the text to its first that many tokens, as the lab's
+	// task sources cut training and scoring prompts; without it a text too long for the
+	// base is refused.
+	MaxPromptTokens int `json:"max_prompt_tokens,omitempty"`
 }
 
 // predictBatch is the batch form of POST /v1/predict.
@@ -518,6 +522,9 @@ func (s *Service) item(it predictItem) (serve.Item, int, error) {
 	if it.MaxNewTokens < 0 {
 		return serve.Item{}, http.StatusBadRequest, fmt.Errorf("max_new_tokens %d is negative", it.MaxNewTokens)
 	}
+	if it.MaxPromptTokens < 0 {
+		return serve.Item{}, http.StatusBadRequest, fmt.Errorf("max_prompt_tokens %d is negative", it.MaxPromptTokens)
+	}
 	ei := serve.Item{Adapter: it.Adapter, MaxNew: it.MaxNewTokens}
 	c := s.e.Config()
 	if it.ImagePNGBase64 != "" {
@@ -540,7 +547,7 @@ func (s *Service) item(it predictItem) (serve.Item, int, error) {
 	} else if c.HasImage() && !c.HasText() {
 		return serve.Item{}, http.StatusBadRequest, errors.New("this base needs an image: send image_png_base64")
 	}
-	ei.Tokens = s.e.Prompt(it.Text)
+	ei.Tokens = s.e.PromptCut(it.Text, it.MaxPromptTokens)
 	if err := s.e.Check(ei); err != nil {
 		if errors.Is(err, serve.ErrUnknownAdapter) {
 			return serve.Item{}, http.StatusNotFound, err

@@ -306,6 +306,7 @@ func TestBadInput(t *testing.T) {
 		{"unknown adapter", text, "POST", "/v1/predict", `{"adapter": "nope", "text": "hi"}`, 404, "unknown adapter"},
 		{"empty text", text, "POST", "/v1/predict", `{"text": "  "}`, 400, "text"},
 		{"too many tokens", text, "POST", "/v1/predict", item(`"text": "` + long + `"`), 400, "too many tokens"},
+		{"negative prompt cut", text, "POST", "/v1/predict", `{"text": "hi", "max_prompt_tokens": -2}`, 400, "negative"},
 		{"too many new tokens", text, "POST", "/v1/predict", `{"text": "hi", "max_new_tokens": 50}`, 400, "max_new_tokens"},
 		{"negative new tokens", text, "POST", "/v1/predict", `{"text": "hi", "max_new_tokens": -1}`, 400, "negative"},
 		{"oversize body", text, "POST", "/v1/predict", `{"text": "` + strings.Repeat("a", 40<<10) + `"}`, 413, "larger than"},
@@ -353,6 +354,10 @@ func TestBadInput(t *testing.T) {
 		if status, out := f.do(t, "POST", "/v1/predict", body); status != 200 || out["answer"] == nil {
 			t.Errorf("after the bad inputs, a good request got %d %v", status, out)
 		}
+	}
+	// The same long text, cut to fit as the lab's sources cut prompts.
+	if status, out := text.do(t, "POST", "/v1/predict", item(`"text": "`+long+`", "max_prompt_tokens": 40`)); status != 200 {
+		t.Errorf("a long text with max_prompt_tokens: %d %v", status, out)
 	}
 	if status, _ := text.do(t, "GET", "/healthz", ""); status != 200 {
 		t.Errorf("healthz after the bad inputs: %d", status)
