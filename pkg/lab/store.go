@@ -140,7 +140,7 @@ func (s *Store) state(id string) (State, Status) {
 		return Done, st
 	}
 	if st.State != Running {
-		return Interrupted, st
+		return Interrupted, st // never started, failed to start, or found dead before
 	}
 	unlock, err := flock.TryLock(filepath.Join(dir, lockFile))
 	if err != nil {
@@ -149,7 +149,13 @@ func (s *Store) state(id string) (State, Status) {
 		}
 		return Interrupted, st
 	}
-	unlock()
+	defer unlock()
+	// The process that said "running" is gone: say so on disk too, so that a person reading
+	// status.json is not misled.
+	st.State = Interrupted
+	st.Error = fmt.Sprintf("process %d on %s stopped at step %d of %d (its last heartbeat: %s)",
+		st.PID, st.Host, st.Step, st.Steps, st.Heartbeat.Format(time.RFC3339))
+	_ = writeJSON(filepath.Join(dir, statusFile), st)
 	return Interrupted, st
 }
 

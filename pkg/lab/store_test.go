@@ -324,6 +324,10 @@ func TestKilledRunRecovers(t *testing.T) {
 	if sum.State != Interrupted || sum.Step < 2 {
 		t.Errorf("killed run: state %s at step %d, want interrupted", sum.State, sum.Step)
 	}
+	var onDisk Status
+	if err := readJSON(filepath.Join(p.dir, statusFile), &onDisk); err != nil || onDisk.State != Interrupted || !strings.Contains(onDisk.Error, "stopped at step") {
+		t.Errorf("status.json after the kill: %+v, %v", onDisk, err)
+	}
 	sums, err := s.List()
 	if err != nil || len(sums) != 2 {
 		t.Fatalf("List after the kill: %d runs, %v", len(sums), err)
