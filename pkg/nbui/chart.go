@@ -176,13 +176,15 @@ func snippet(c Chart) (s string, full bool, err error) {
 	}
 	body = strings.TrimSuffix(strings.TrimPrefix(body, scriptOn), "</script>")
 	// The div gets no class: go-echarts' "container" class collides with Bootstrap's in the
-	// classic Notebook. The script runs in a block, so re-running it (same page, same chart id)
-	// does not redeclare its `let` variables; a failure is written into the chart's div instead
-	// of leaving an empty box.
+	// classic Notebook. It holds the chart's static picture (see static.go), which the script
+	// replaces with the live chart. The script runs in a block, so re-running it (same page,
+	// same chart id) does not redeclare its `let` variables; a failure is written into the
+	// chart's div instead of leaving an empty box.
 	var b strings.Builder
-	fmt.Fprintf(&b, "<div id=\"%s\" style=\"%s\"></div>\n<script>\n{\nconst el = document.getElementById(\"%s\");\n",
-		id[1], style[1], id[1])
+	fmt.Fprintf(&b, "<div id=\"%s\" style=\"%s\">%s</div>\n<script>\n{\nconst el = document.getElementById(\"%s\");\n",
+		id[1], style[1], staticContent(c, style[1]), id[1])
 	b.WriteString("try {\nif (typeof window.echarts === \"undefined\") { throw new Error(\"the ECharts script did not load\"); }\n")
+	b.WriteString("el.textContent = \"\";\n")
 	b.WriteString(escapeScript(body))
 	b.WriteString("\nel.setAttribute(\"data-nbui-chart\", \"rendered\");\n} catch (err) {\n")
 	b.WriteString("if (el) { el.setAttribute(\"data-nbui-chart\", \"failed\"); el.style.height = \"auto\"; el.textContent = \"nbui: the chart failed to render: \" + err; }\n")

@@ -48,6 +48,7 @@ var reURL = regexp.MustCompile(`(?i)https?://[^\s"'<>()\\]*`)
 // are the known namespace and licence strings.
 func checkNoNetwork(t *testing.T, page string) {
 	t.Helper()
+	page = stripStatic(t, page)
 	rest := page
 	for _, name := range []string{commonScript, fullScript} {
 		src, err := loadScript(name)
@@ -225,4 +226,38 @@ func drawnIn(dom, id string) string {
 		rest = rest[:j]
 	}
 	return rest
+}
+
+var reScript = regexp.MustCompile(`(?s)<script.*?</script>`)
+
+// Where a notebook's scripts do not run (an untrusted notebook in JupyterLab, a viewer), the
+// chart's div still shows its static picture: the markup with every script removed loads the
+// pictures as images.
+func TestStaticPicturesWithoutScriptsInChromium(t *testing.T) {
+	nbuitest.Chromium(t)
+	needScripts(t)
+	line := Line("loss", Axes{X: "step", Y: "loss"}, Series{Name: "train", Y: []float64{2, 1, 0.5}})
+	heat := Heatmap("grid", []string{"a", "b"}, []string{"x", "y"}, [][]float64{{1, 2}, {3, 4}})
+	frag, err := HTML(line, heat)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bare := reScript.ReplaceAllString(frag, "")
+	if strings.Contains(bare, "<script") || strings.Count(bare, `class="nbui-static"`) != 2 {
+		t.Fatalf("stripping the scripts left %d pictures:\n%.500s", strings.Count(bare, `class="nbui-static"`), bare)
+	}
+	page := "<!DOCTYPE html><html><body>" + bare +
+		`<script>window.addEventListener("load", () => { document.body.setAttribute("data-static", Array.from(document.querySelectorAll("img.nbui-static")).map(i => i.complete && i.naturalWidth === 800 ? "ok" : "broken").join(",")); });</script>` +
+		"</body></html>"
+	file := filepath.Join(t.TempDir(), "untrusted.html")
+	if err := os.WriteFile(file, []byte(page), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	dom := nbuitest.DumpDOM(t, file)
+	if !strings.Contains(dom, `data-static="ok,ok"`) {
+		t.Errorf("the static pictures did not load as images: %s", tailOf(dom, 1500))
+	}
+	if nbuitest.Instances(dom) != 0 {
+		t.Error("an ECharts instance without scripts?")
+	}
 }
