@@ -16,6 +16,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/peftlab/peftlab/pkg/atomicfile"
 	"github.com/peftlab/peftlab/pkg/fetch"
 	"github.com/peftlab/peftlab/pkg/labdir"
 )
@@ -39,6 +40,17 @@ func labVenv() string { return filepath.Join(labdir.Dir(), "jupyter-venv") }
 // labStampFile, inside the venv, records which requirements it was installed from. It is
 // written last, so a venv whose install was interrupted has none and is made anew.
 const labStampFile = "peftlab-requirements.stamp"
+
+// labOverrides is JupyterLab's settings overrides file (share/jupyter/lab/settings/overrides.json
+// in the venv): never fetch the Jupyter news feed nor check for updates, and do not ask about it
+// (JupyterLab's default is to ask in a pop-up). The lab then makes no request to the internet.
+const labOverrides = `{
+  "@jupyterlab/apputils-extension:notification": {
+    "fetchNews": "false",
+    "checkForUpdates": false
+  }
+}
+`
 
 // labStamp is the first line of a complete venv's stamp: the requirements' sha256.
 func labStamp() string {
@@ -95,6 +107,24 @@ func labVenvWorks() error {
 	return nil
 }
 
+// labOverridesPath is where JupyterLab of the venv reads labOverrides.
+func labOverridesPath() string {
+	return filepath.Join(labVenv(), "share", "jupyter", "lab", "settings", "overrides.json")
+}
+
+// writeLabOverrides writes labOverrides unless the file has it already; it reports whether it
+// wrote.
+func writeLabOverrides() (bool, error) {
+	p := labOverridesPath()
+	if b, err := os.ReadFile(p); err == nil && string(b) == labOverrides {
+		return false, nil
+	}
+	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+		return false, err
+	}
+	return true, atomicfile.WriteBytes(p, []byte(labOverrides))
+}
+
 // errNoPyPI says that PyPI (or the index pip is configured with) could not be reached.
 var errNoPyPI = errors.New("PyPI cannot be reached")
 
@@ -106,8 +136,15 @@ var errNoPyPI = errors.New("PyPI cannot be reached")
 func installJupyterLab(log *logger, force bool) (changed, fellBack bool, err error) {
 	if !force && labVenvReady() {
 		if err := labVenvWorks(); err == nil {
+			wrote, err := writeLabOverrides()
+			if err != nil {
+				return false, false, err
+			}
 			log.printf("jupyter: %s already installed in %s", labSummary(), labVenv())
-			return false, false, nil
+			if wrote {
+				log.printf("jupyter: wrote JupyterLab's settings overrides (no news feed, no update check)")
+			}
+			return wrote, false, nil
 		} else {
 			log.printf("jupyter: the venv %s is broken (%v): installing it again", labVenv(), err)
 		}
@@ -159,6 +196,9 @@ func installJupyterLab(log *logger, force bool) (changed, fellBack bool, err err
 		return false, false, fmt.Errorf("install %s into %s: %w\n(to use Debian's classic Notebook instead: go run ./kernel install -classic)", labSummary(), venv, err)
 	}
 	if err := labVenvWorks(); err != nil {
+		return false, false, err
+	}
+	if _, err := writeLabOverrides(); err != nil {
 		return false, false, err
 	}
 	stamp := labStamp() + "\npython " + ver + " " + py + "\n"
