@@ -61,7 +61,7 @@ const (
 // apart from full-mode runs (the mode is part of a run's identity).
 const (
 	FastSteps     = 5
-	FastBatchSize = 8
+	FastBatchSize = 4
 	FastExamples  = 16
 )
 
