@@ -130,10 +130,12 @@ func pointKey(point map[string]string, skip ...string) string {
 }
 
 // TableHeader names the columns of Table.
-var TableHeader = []string{"configuration", "method", "trainable", "seeds", "validation", "test", "step time", "note"}
+var TableHeader = []string{"configuration", "method", "trainable", "of all", "seeds", "validation", "test", "step time", "note"}
 
-// Table is a results table: one row per configuration, its scores as mean ± spread over
-// seeds (see Stat), with the metric formatted as it is usually reported.
+// Table is a results table: one row per configuration (see GroupBySeed), with its trainable
+// scalars and their share of all weights, the number of seeds, the validation and test scores
+// as mean ± spread over seeds (see Stat; the metric formatted as it is usually reported), the
+// median step time, and a note naming the seeds that failed.
 func Table(sums []Summary) (header []string, rows [][]string) {
 	for _, g := range GroupBySeed(sums) {
 		first := g.Runs[0]
@@ -152,7 +154,11 @@ func Table(sums []Summary) (header []string, rows [][]string) {
 			slices.Sort(steps)
 			st = formatSeconds(steps[len(steps)/2])
 		}
-		rows = append(rows, []string{g.Key, first.Method, fmt.Sprint(g.Trainable()), fmt.Sprint(len(g.Runs)),
+		share := percent(g.Trainable(), first.Total)
+		if first.Method == "BASE" {
+			share = "0%"
+		}
+		rows = append(rows, []string{g.Key, first.Method, fmt.Sprint(g.Trainable()), share, fmt.Sprint(len(g.Runs)),
 			FormatStat(first.Metric, g.Score(SplitValidation)), FormatStat(first.Metric, g.Score(SplitTest)), st,
 			strings.Join(notes, "; ")})
 	}

@@ -48,13 +48,13 @@ func TestTableMeanAndSpread(t *testing.T) {
 	if len(rows) != 2 {
 		t.Fatalf("%d rows", len(rows))
 	}
-	if rows[0][0] != "rank=4" || rows[0][3] != "3" || rows[0][5] != "90.0% ± 10.0" || rows[0][4] != "45.0% ± 5.0" {
+	if rows[0][0] != "rank=4" || rows[0][4] != "3" || rows[0][6] != "90.0% ± 10.0" || rows[0][5] != "45.0% ± 5.0" {
 		t.Errorf("row: %q", rows[0])
 	}
 	// A failed seed is left out of the mean and named in the note.
 	sums[2].State, sums[2].Error = Failed, "loss is NaN"
 	_, rows = Table(sums)
-	if rows[0][5] != "85.0% ± 7.1" || rows[0][7] != "seed 3 failed: loss is NaN" {
+	if rows[0][6] != "85.0% ± 7.1" || rows[0][8] != "seed 3 failed: loss is NaN" {
 		t.Errorf("row with a failed seed: %q", rows[0])
 	}
 }

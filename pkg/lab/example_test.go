@@ -10,7 +10,6 @@ import (
 	"github.com/peftlab/peftlab/pkg/peft/adalink"
 	"github.com/peftlab/peftlab/pkg/peft/lora"
 	"github.com/peftlab/peftlab/pkg/peft/prompt"
-	"github.com/peftlab/peftlab/pkg/trainer"
 )
 
 // Compare what three methods would train on one base, before training anything (the base has
@@ -44,25 +43,17 @@ func ExamplePlanRow() {
 	// prompt p=8    PROMPT_TUNING  input/text                      1        512        0.152%
 }
 
-// Tabulate runs: here two records made by hand; in a notebook they come from lab.Train.
-func ExampleResults() {
-	run := func(name, peftType string, trainable int, seconds ...float64) lab.Run {
-		rec := &trainer.Record{TrainableParams: trainable, PlannedTotal: 100000,
-			Adapters: []trainer.AdapterRecord{{Name: "task", Type: peftType}}}
-		for i, s := range seconds {
-			rec.Steps = append(rec.Steps, trainer.StepPoint{Step: i, Loss: 1, Seconds: s})
-		}
-		rec.Evals = []trainer.EvalPoint{{Step: len(seconds), Metrics: trainer.Metrics{Loss: 0.5}}}
-		return lab.Run{Name: name, Record: rec, Metric: "accuracy", Score: 0.9}
+// Tabulate runs over seeds: here summaries made by hand; in a notebook they come from a
+// grid (GridResult.Summaries) or the store (Store.List).
+func ExampleTable() {
+	var sums []lab.Summary
+	for i, score := range []float64{0.90, 0.92, 0.94} {
+		sums = append(sums, lab.Summary{Name: "AdaLink r=8", Method: "ADALINK", State: lab.Done, Seed: int64(i + 1),
+			Trainable: 2048, Total: 432896, Metric: "accuracy", StepSeconds: 0.17,
+			Scores: map[string]float64{lab.SplitValidation: score - 0.02, lab.SplitTest: score}})
 	}
-	lab.ShowResults(
-		lab.Run{Name: "base, untuned", Metric: "accuracy", Score: 0.5},
-		run("AdaLink r=4", "ADALINK", 1024, 2.0, 0.12, 0.10, 0.11),
-		run("LoRA q,v r=4", "LORA", 4096, 2.1, 0.13, 0.13, 0.14),
-	)
+	nbui.Table(lab.Table(sums))
 	// Output:
-	// run            method   trainable  of all  steps  step time  eval loss  accuracy
-	// base, untuned  –        0          0%      0      –          –          50.0%
-	// AdaLink r=4    ADALINK  1024       1.02%   4      110 ms     0.5000     90.0%
-	// LoRA q,v r=4   LORA     4096       4.10%   4      130 ms     0.5000     90.0%
+	// configuration  method   trainable  of all  seeds  validation   test         step time  note
+	// AdaLink r=8    ADALINK  2048       0.473%  3      90.0% ± 2.0  92.0% ± 2.0  170 ms
 }

@@ -143,41 +143,6 @@ func TestMethod(t *testing.T) {
 	}
 }
 
-func TestResults(t *testing.T) {
-	stopped := record([]float64{1, 0.05})
-	stopped.Error = "step 1: training loss is NaN"
-	runs := []Run{
-		{Name: "AdaLink", Record: record([]float64{1, 0.1, 0.2}, 2.5, 1.25), Metric: "accuracy", Score: 0.8125},
-		{Name: "captions", Record: record([]float64{1, 0.002}), Metric: "cider-d", Score: 0.4567},
-		{Name: "diverged", Record: stopped},
-		{Name: "pretrain", Record: &trainer.Record{TrainableParams: 10}},
-		{Name: "base", Metric: "accuracy", Score: 0.5},
-	}
-	header, rows := Results(runs...)
-	wantHeader := []string{"run", "method", "trainable", "of all", "steps", "step time", "eval loss", "accuracy", "cider-d", "note"}
-	if !slices.Equal(header, wantHeader) {
-		t.Fatalf("header %q, want %q", header, wantHeader)
-	}
-	want := [][]string{
-		{"AdaLink", "ADALINK", "128", "12.5%", "3", "150 ms", "1.2500", "81.2%", "", ""},
-		{"captions", "ADALINK", "128", "12.5%", "2", "2 ms", "–", "", "0.457", ""},
-		{"diverged", "ADALINK", "128", "12.5%", "2", "50 ms", "–", "", "", "stopped: step 1: training loss is NaN"},
-		{"pretrain", "every weight", "10", "100%", "0", "–", "–", "", "", ""},
-		{"base", "–", "0", "0%", "0", "–", "–", "50.0%", "", ""},
-	}
-	for i := range want {
-		if !slices.Equal(rows[i], want[i]) {
-			t.Errorf("row %d\n got %q\nwant %q", i, rows[i], want[i])
-		}
-	}
-	// Without scores or errors there are no metric or note columns.
-	header, _ = Results(runs[0:1]...)
-	header2, _ := Results(Run{Name: "x", Record: record([]float64{1})})
-	if len(header) != 8 || len(header2) != 7 {
-		t.Errorf("headers %q and %q: metric column only when scored", header, header2)
-	}
-}
-
 func TestFormatDuration(t *testing.T) {
 	for d, want := range map[time.Duration]string{0: "–", 1500 * time.Nanosecond: "1.5 µs",
 		123456 * time.Microsecond: "123 ms", 2500 * time.Millisecond: "2.5 s"} {
