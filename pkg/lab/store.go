@@ -262,3 +262,26 @@ func readJSON(path string, v any) error {
 	}
 	return nil
 }
+
+// Adapters returns the adapter directories of a completed run, by adapter name ("adalink",
+// "lora"): what a server loads (peft.LoadAdapter). It is an error for a run that is not done.
+func (s *Store) Adapters(id string) (map[string]string, error) {
+	if st, _ := s.state(id); st != Done {
+		return nil, fmt.Errorf("run %s is %s, not done: it has no adapters to load", id, st)
+	}
+	dir := filepath.Join(s.runDir(id), adaptersDir)
+	entries, err := os.ReadDir(dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return map[string]string{}, nil // the untuned base
+	}
+	if err != nil {
+		return nil, fmt.Errorf("run %s: %w", id, err)
+	}
+	out := map[string]string{}
+	for _, e := range entries {
+		if e.IsDir() && !strings.HasPrefix(e.Name(), ".") {
+			out[e.Name()] = filepath.Join(dir, e.Name())
+		}
+	}
+	return out, nil
+}

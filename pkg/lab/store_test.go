@@ -137,7 +137,11 @@ func TestRunIsMemoized(t *testing.T) {
 		t.Errorf("another seed must train: reused=%v id=%s trained=%d err=%v", r.Reused, r.ID, len(*trained), err)
 	}
 	// The adapter files are there, and the summary lists the run.
-	if _, err := os.Stat(filepath.Join(first.Dir, adaptersDir, "adalink", peft.WeightsFile)); err != nil {
+	ads, err := s.Adapters(first.ID)
+	if err != nil || len(ads) != 1 || ads["adalink"] != first.AdapterDir(adalink.PeftType) {
+		t.Fatalf("Adapters: %v, %v", ads, err)
+	}
+	if _, err := os.Stat(filepath.Join(ads["adalink"], peft.WeightsFile)); err != nil {
 		t.Error(err)
 	}
 	sums, err := s.List()
