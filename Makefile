@@ -1,6 +1,6 @@
 # peftlab: on a fresh Debian/Ubuntu machine with Go 1.26, two commands set everything up:
 #
-#   make lab    install what is missing, then start Jupyter on 127.0.0.1 (the URL has the token)
+#   make lab    install what is missing, then start JupyterLab on 127.0.0.1 (the URL has the token)
 #   make test   install what is missing, then go vet, go test and every notebook headless
 #
 # Every install step is idempotent (`go run ./kernel install` says "nothing to do" the second
@@ -30,15 +30,17 @@ BENCH_PKGS = $(sort $(patsubst %/,./%,$(dir $(shell grep -rl --include='*_test.g
 
 .PHONY: lab test install data bench bench-go notebooks
 
-# Build GoNB and goimports, install Jupyter (Debian packages) when missing, register the
-# "peftlab" kernel, fetch the ECharts script and the data sets.
+# Install JupyterLab with nbconvert from PyPI into a venv under ~/.cache/peftlab (hash-pinned:
+# kernel/jupyter/requirements.txt; Debian's classic Notebook where PyPI cannot be reached), build
+# GoNB and goimports, register the "peftlab" kernel, fetch the ECharts script and the data sets.
 install:
 	$(KERNEL) install
 
 lab: install
 	$(KERNEL) lab
 
-# The same as CI (.ci/run). `install -test` also installs chromium for the chart test.
+# The same as CI (.ci/run). `install -test` also installs chromium for the chart tests and the
+# JupyterLab browser test (kernel/jupyterlab_browser_test.go).
 test:
 	$(KERNEL) install -test
 	$(GOCMD) vet ./...

@@ -15,7 +15,7 @@ import (
 // only acts when something is missing, so a second run changes nothing and says so.
 func cmdInstall(args []string) error {
 	fs := flag.NewFlagSet("install", flag.ContinueOnError)
-	force := fs.Bool("force", false, "rebuild the tools and re-register the kernel even when they are in place")
+	force := fs.Bool("force", false, "reinstall JupyterLab, rebuild the tools and re-register the kernel even when they are in place")
 	test := fs.Bool("test", false, "also install what the tests need (Debian chromium for the chart test)")
 	noData := fs.Bool("no-data", false, "skip the data sets (install them later with `go run ./kernel data`)")
 	classic := fs.Bool("classic", false, "do not install JupyterLab from PyPI: use Debian's classic Notebook")

@@ -86,7 +86,7 @@ func newLabServer(opt labOptions) (*labServer, error) {
 		}
 	case "lab", "notebook":
 		if !haveJupyter(ui) {
-			return nil, fmt.Errorf("jupyter %s is not installed (run `go run ./kernel install`; JupyterLab comes with `pip install jupyterlab` or the Docker image)", ui)
+			return nil, fmt.Errorf("jupyter %s is not installed: run `go run ./kernel install` (it installs JupyterLab from PyPI; where PyPI cannot be reached, only the classic Notebook)", ui)
 		}
 	default:
 		return nil, fmt.Errorf("-ui %q: want auto, lab or notebook", opt.UI)

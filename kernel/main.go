@@ -2,9 +2,10 @@
 // kernel "peftlab", a browser lab on localhost, and a headless notebook runner that fails when
 // any cell failed.
 //
-//	go run ./kernel install        build GoNB and goimports, install Jupyter, register the kernel,
-//	                               install the ECharts script and the data sets
-//	go run ./kernel lab            start Jupyter on 127.0.0.1 with a token, serving notebooks/
+//	go run ./kernel install        install JupyterLab and nbconvert (PyPI, hash-pinned, in a venv;
+//	                               Debian's classic Notebook without PyPI), build GoNB and goimports,
+//	                               register the kernel, install the ECharts script and the data sets
+//	go run ./kernel lab            start JupyterLab on 127.0.0.1 with a token, serving notebooks/
 //	go run ./kernel exec NB...     execute notebooks headless; non-zero exit if any cell failed
 //	go run ./kernel data           install the data sets
 //	go run ./kernel new NAME       create notebooks/NAME.ipynb with the standard first cell
@@ -28,8 +29,8 @@ type command struct {
 }
 
 var commands = map[string]command{
-	"install": {"build the pinned GoNB and tools, install Jupyter, register the peftlab kernel, fetch charts and data", cmdInstall},
-	"lab":     {"start Jupyter on 127.0.0.1 (token auth) serving notebooks/", cmdLab},
+	"install": {"install JupyterLab (hash-pinned venv), build the pinned GoNB and tools, register the peftlab kernel, fetch charts and data", cmdInstall},
+	"lab":     {"start JupyterLab on 127.0.0.1 (token auth) serving notebooks/", cmdLab},
 	"exec":    {"execute notebooks headless; exit non-zero if any cell failed", cmdExec},
 	"data":    {"install the data sets", cmdData},
 	"new":     {"create notebooks/NAME.ipynb with the standard first cell", cmdNew},
