@@ -305,3 +305,73 @@ func (g *GridResult) Where(axis, label string) *GridResult {
 	}
 	return out
 }
+
+// Stored collects the grid's points the store already holds, training nothing: for charts and
+// tables over a grid that another cell (or another kernel) runs. Points not stored, or whose
+// learning-rate sweep is not complete, count as Pending.
+func (g Grid) Stored() (*GridResult, error) {
+	s := g.Store
+	if s == nil {
+		var err error
+		if s, err = DefaultStore(); err != nil {
+			return nil, err
+		}
+	}
+	pts, err := g.points(s.Fast)
+	if err != nil {
+		return nil, err
+	}
+	res := &GridResult{Axes: g.Axes}
+	chosen := map[string]float64{}
+	for _, p := range pts {
+		x := p.x
+		if lrs := g.lrs(x); len(lrs) > 0 {
+			lr, ok := chosen[p.sweepKey]
+			if !ok {
+				if lr, ok = s.storedChoice(x, lrs); !ok {
+					res.Pending++
+					continue
+				}
+				chosen[p.sweepKey] = lr
+			}
+			x.LR = lr
+		}
+		r, ok := s.lookup(x)
+		if !ok || !r.hasScores([]string{SplitTest}) {
+			res.Pending++
+			continue
+		}
+		r.Point = p.labels
+		res.Runs = append(res.Runs, r)
+	}
+	return res, nil
+}
+
+// lookup returns the experiment's run when the store holds it complete (done or failed).
+func (s *Store) lookup(x Experiment) (Run, bool) {
+	p, err := s.prepare(x)
+	if err != nil {
+		return Run{}, false
+	}
+	if st, _ := s.state(p.id); st != Done && st != Failed {
+		return Run{}, false
+	}
+	r, err := s.load(p)
+	return r, err == nil
+}
+
+// storedChoice is the learning rate a complete stored sweep chose (the rule of sweep).
+func (s *Store) storedChoice(x Experiment, lrs []float64) (float64, bool) {
+	best, bestLR := -1.0, 0.0
+	for _, lr := range lrs {
+		x.LR = lr
+		r, ok := s.lookup(x)
+		if !ok {
+			return 0, false
+		}
+		if v, ok := r.Scores[SplitValidation]; ok && r.State == Done && (v > best || (v == best && lr < bestLR)) {
+			best, bestLR = v, lr
+		}
+	}
+	return bestLR, best >= 0
+}

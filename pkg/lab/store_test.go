@@ -465,6 +465,9 @@ func TestGridBudget(t *testing.T) {
 	if len(res.Runs) != 1 || res.Pending != 3 || res.Complete() || len(*trained) != 1 {
 		t.Fatalf("budgeted grid: %d runs, %d pending, %d trained", len(res.Runs), res.Pending, len(*trained))
 	}
+	if st, err := g.Stored(); err != nil || len(st.Runs) != 1 || st.Pending != 3 || len(*trained) != 1 {
+		t.Fatalf("Stored after the budget: %d runs, %d pending, %d trained, %v", len(st.Runs), st.Pending, len(*trained), err)
+	}
 	g.Budget = -1
 	res, err = g.Run()
 	if err != nil {
@@ -541,6 +544,10 @@ func TestSweepScoresTestOnce(t *testing.T) {
 	}
 	if _, ok := best.Scores[SplitTest]; !ok {
 		t.Error("the chosen run has no test score")
+	}
+	g := Grid{Experiment: x, LRs: lrs, Store: s}
+	if st, err := g.Stored(); err != nil || len(st.Runs) != 1 || st.Runs[0].ID != best.ID {
+		t.Errorf("Stored finds the sweep's choice: %+v, %v", st, err)
 	}
 	if sum, err := s.Summary(best.ID); err != nil || sum.AdapterBytes == 0 || sum.Trainable == 0 || sum.Steps != x.Steps {
 		t.Errorf("the chosen run's summary after its test scoring: %+v, %v", sum, err)
