@@ -5,10 +5,12 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"io"
 	"net/http"
 	"os"
 	"os/exec"
 	"regexp"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -32,7 +34,7 @@ func TestMain(m *testing.M) {
 // TestSIGTERMDrains starts the real command in a child process, sends it requests that wait
 // for their batch, then SIGTERM: every request must be answered and the process exit 0.
 func TestSIGTERMDrains(t *testing.T) {
-	args, _ := json.Marshal([]string{"-addr", "127.0.0.1:0", "-max-delay", "400ms", "-max-new", "2"})
+	args, _ := json.Marshal([]string{"-addr", "127.0.0.1:0", "-max-delay", "2s", "-max-new", "2"})
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
 	cmd.Env = append(os.Environ(), "PEFTLAB_SERVE_CHILD=1", "PEFTLAB_SERVE_ARGS="+string(args))
 	stderr, err := cmd.StderrPipe()
@@ -79,7 +81,15 @@ func TestSIGTERMDrains(t *testing.T) {
 			statuses <- resp.StatusCode
 		}()
 	}
-	time.Sleep(150 * time.Millisecond) // the requests wait for their batch to fill
+	// Wait until the server holds all of them (they wait for their batch to fill).
+	for start := time.Now(); ; time.Sleep(20 * time.Millisecond) {
+		if inFlight(url) >= n {
+			break
+		}
+		if time.Since(start) > time.Minute {
+			t.Fatalf("the requests never reached the server:\n%s", log.String())
+		}
+	}
 	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
@@ -125,4 +135,23 @@ func TestFlags(t *testing.T) {
 	if err := run(context.Background(), []string{"-load", "-url", "http://10.0.0.1:80"}, &out, &errs); err == nil || !strings.Contains(err.Error(), "loopback") {
 		t.Errorf("-load to a non-loopback address: %v", err)
 	}
+}
+
+// inFlight reads the server's in-flight gauge from /metrics (-1 when it cannot).
+func inFlight(url string) float64 {
+	resp, err := http.Get(url + "/metrics")
+	if err != nil {
+		return -1
+	}
+	defer resp.Body.Close()
+	data, _ := io.ReadAll(resp.Body)
+	for _, line := range strings.Split(string(data), "\n") {
+		if v, ok := strings.CutPrefix(line, "peftlab_http_requests_in_flight "); ok {
+			f, err := strconv.ParseFloat(strings.TrimSpace(v), 64)
+			if err == nil {
+				return f
+			}
+		}
+	}
+	return -1
 }

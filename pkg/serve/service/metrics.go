@@ -24,6 +24,7 @@ type metrics struct {
 	batchRun  prometheus.Histogram
 	queueWait prometheus.Histogram
 	dropped   prometheus.Counter
+	inflight  prometheus.Gauge
 	adapters  prometheus.GaugeFunc
 	compiles  prometheus.CounterFunc
 	e         *serve.Engine
@@ -60,6 +61,9 @@ func newMetrics(e *serve.Engine) *metrics {
 	m.dropped = prometheus.NewCounter(prometheus.CounterOpts{
 		Name: "peftlab_dropped_items_total", Help: "Items left out of their batch because the client had gone.",
 	})
+	m.inflight = prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "peftlab_http_requests_in_flight", Help: "Requests being handled (a prediction waiting for its batch included).",
+	})
 	m.adapters = prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "peftlab_adapters_loaded", Help: "Adapters loaded.",
 	}, func() float64 { return float64(len(e.Adapters())) })
@@ -67,7 +71,7 @@ func newMetrics(e *serve.Engine) *metrics {
 		Name: "peftlab_graph_compiles_total", Help: "Graphs the engine built and compiled (mixing adapters never adds one).",
 	}, func() float64 { return float64(e.Compiles()) })
 	m.reg.MustRegister(m.requests, m.latency, m.itemsByM, m.batchSize, m.batchMix, m.batchRun, m.queueWait,
-		m.dropped, m.adapters, m.compiles,
+		m.dropped, m.inflight, m.adapters, m.compiles,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }

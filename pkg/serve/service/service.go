@@ -154,7 +154,11 @@ func (w *statusWriter) Write(b []byte) (int, error) {
 func (s *Service) route(pattern, name string, h func(http.ResponseWriter, *http.Request)) {
 	s.mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
 		s.inflight.Add(1)
-		defer s.inflight.Done()
+		s.metrics.inflight.Inc()
+		defer func() {
+			s.metrics.inflight.Dec()
+			s.inflight.Done()
+		}()
 		start := time.Now()
 		sw := &statusWriter{ResponseWriter: w}
 		defer func() {

@@ -461,12 +461,16 @@ func TestAdaptersEndpoint(t *testing.T) {
 // TestClientDisconnects checks that a client leaving while its request waits for a batch,
 // or in the middle of sending its body, costs nothing but its own request.
 func TestClientDisconnects(t *testing.T) {
-	f := newFixture(t, bases.Text, Config{MaxDelay: 400 * time.Millisecond, MaxBatch: 16})
-	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	f := newFixture(t, bases.Text, Config{MaxDelay: time.Second, MaxBatch: 16})
+	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	req, _ := http.NewRequestWithContext(ctx, "POST", f.srv.URL+"/v1/predict", strings.NewReader(`{"text": "is this spam?"}`))
-	if _, err := f.srv.Client().Do(req); err == nil {
-		t.Fatal("the request that should time out got an answer")
+	gone := make(chan error, 1)
+	go func() { _, err := f.srv.Client().Do(req); gone <- err }()
+	f.waitInFlight(t, 1) // the request waits for its batch to fill
+	cancel()
+	if err := <-gone; err == nil {
+		t.Fatal("the canceled request got an answer")
 	}
 	// Half a body, then the connection closes.
 	conn, err := net.Dial("tcp", f.srv.Listener.Addr().String())
@@ -502,7 +506,7 @@ func TestShutdownDrains(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	svc, err := New(Config{Engine: e, MaxDelay: 300 * time.Millisecond})
+	svc, err := New(Config{Engine: e, MaxDelay: 2 * time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -526,7 +530,7 @@ func TestShutdownDrains(t *testing.T) {
 			statuses <- resp.StatusCode
 		}()
 	}
-	time.Sleep(100 * time.Millisecond) // the requests now wait in the batcher
+	waitGauge(t, url, "peftlab_http_requests_in_flight", n) // the requests now wait in the batcher
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	if err := srv.Shutdown(ctx); err != nil {
@@ -542,5 +546,33 @@ func TestShutdownDrains(t *testing.T) {
 	}
 	if _, err := http.Post(url+"/v1/predict", "application/json", strings.NewReader(`{"text": "x"}`)); err == nil {
 		t.Error("the server answered after shutdown")
+	}
+}
+
+// waitInFlight waits until the service handles at least n requests at once.
+func (f *fixture) waitInFlight(t *testing.T, n int) {
+	t.Helper()
+	waitGauge(t, f.srv.URL, "peftlab_http_requests_in_flight", n)
+}
+
+// waitGauge polls url's /metrics until the gauge reaches at least n (the scrape itself is
+// not counted), failing after a minute.
+func waitGauge(t *testing.T, url, name string, n int) {
+	t.Helper()
+	deadline := time.Now().Add(time.Minute)
+	for {
+		resp, err := http.Get(url + "/metrics")
+		if err == nil {
+			p := expfmt.NewTextParser(pmodel.UTF8Validation)
+			fams, err := p.TextToMetricFamilies(resp.Body)
+			resp.Body.Close()
+			if err == nil && fams[name] != nil && fams[name].Metric[0].GetGauge().GetValue() >= float64(n) {
+				return
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s never reached %d", name, n)
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }
