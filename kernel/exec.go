@@ -256,7 +256,9 @@ func execNotebook(ctx context.Context, nbc nbconvert, path, jupyterPath string, 
 	defer logFile.Close()
 
 	r.marker = newRunMarker()
-	env := jupyterEnv("JUPYTER_PATH="+jupyterPath, runMarkerEnv+"="+r.marker)
+	// No browser shows these notebooks: interactive views (lab.Explore) render a static view
+	// instead of controls that would wait for a page (see mode.EnvHeadless).
+	env := jupyterEnv("JUPYTER_PATH="+jupyterPath, runMarkerEnv+"="+r.marker, mode.EnvHeadless+"=1")
 	if opt.Full {
 		env = append(env, mode.EnvFast+"=")
 	} else {

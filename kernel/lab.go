@@ -13,6 +13,8 @@ import (
 	"path/filepath"
 	"strconv"
 	"syscall"
+
+	"github.com/peftlab/peftlab/pkg/mode"
 )
 
 // labOptions are the settings of `lab`.
@@ -114,7 +116,9 @@ func newLabServer(opt labOptions) (*labServer, error) {
 		return nil, err
 	}
 	s := &labServer{Token: token, UI: ui, IP: ip, Port: port, cleanup: func() {}}
-	env := jupyterEnv("JUPYTER_TOKEN=" + token)
+	// A browser shows these notebooks: interactive views (lab.Explore) show their controls,
+	// even when the caller's environment says headless (see mode.EnvHeadless).
+	env := jupyterEnv("JUPYTER_TOKEN="+token, mode.EnvHeadless+"=")
 	// The caller's GOMLX_BACKEND and GOEXPERIMENT win over the registered ones, for this server
 	// only; so does simd in GOEXPERIMENT when the registration predates it.
 	if want := runEnv(spec); !envIncluded(want, spec.Env) {
