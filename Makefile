@@ -66,6 +66,14 @@ bench-go:
 		echo $(GOCMD) test -run '^$$' -bench . $(BENCH_PKGS); \
 		$(GOCMD) test -run '^$$' -bench . $(BENCH_PKGS); fi
 
+# The serving measurement (cmd/serve -measure): batch time against the number of distinct tasks
+# in a batch for AdaLink, LoRA, FT and the bare base, and the memory of 1, 10 and 100 tasks;
+# writes cmd/serve/measurement.json (the README's serving tables). A quick run that keeps that
+# file: make serving ARGS='-fast -json /tmp/serving.json'.
+.PHONY: serving
+serving:
+	$(GOCMD) run ./cmd/serve -measure -json cmd/serve/measurement.json $(ARGS)
+
 # Hugging Face PEFT interop (bench/interop): peftlab's LoRA adapter files loaded by PEFT's
 # PeftModel.from_pretrained and PEFT's save_pretrained files loaded by peftlab, logits and
 # merge_and_unload within 1e-4. Installs PyTorch (bench/torch) and PEFT with safetensors
