@@ -529,4 +529,3 @@ func (x *explorer) text(w io.Writer, reason string) {
 		nbui.WriteTableText(w, []string{"configuration", "method", "trainable", "test", "pareto", ""}, rows)
 	}
 }
-
