@@ -1,14 +1,14 @@
 package serve
 
 import (
-	"encoding/json"
-	"errors"
 	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
 	"sort"
+	"strings"
 
+	"github.com/peftlab/peftlab/pkg/lab"
 	"github.com/peftlab/peftlab/pkg/peft"
 )
 
@@ -22,49 +22,48 @@ type Found struct {
 	Task string `json:"task,omitempty"`
 }
 
-// The files of a run in the lab's run store that the server reads: a run DIR/<id>/ is
-// complete when done.json exists; summary.json names it, its base and its task; each
-// adapter is DIR/<id>/adapters/<adapter>/ in peft.SaveAdapter's layout.
-const (
-	runDone     = "done.json"
-	runSummary  = "summary.json"
-	runAdapters = "adapters"
-	// runsSubdir is where a lab directory keeps its runs: -store accepts either.
-	runsSubdir = "runs"
-)
+// runsSubdir is where a lab directory keeps its runs: -store accepts either.
+const runsSubdir = "runs"
 
-// runSummaryFile is the part of summary.json the server reads.
-type runSummaryFile struct {
-	Name string `json:"name"`
-	Base string `json:"base"`
-	Task string `json:"task"`
-}
-
-// ScanStore lists the adapters of the complete runs in the lab's run store dir (or in
-// dir/runs, when dir is the lab directory holding it), sorted by run id. A run with one
-// adapter is served under its name (summary.json's "name"); a run with several, or whose
-// name another run already took, under "<id>/<adapter>". Incomplete runs (no done.json)
-// are skipped; a complete run whose summary cannot be read is an error in skipped.
-func ScanStore(dir string) (found []Found, skipped []error, err error) {
+// openStore opens the lab's run store in dir (or in dir/runs, when dir is the lab directory
+// holding it). It never creates one: a mistyped -store is an error, not an empty store.
+func openStore(dir string) (*lab.Store, error) {
 	root := dir
 	if st, err := os.Stat(filepath.Join(dir, runsSubdir)); err == nil && st.IsDir() {
 		root = filepath.Join(dir, runsSubdir)
 	}
-	entries, err := os.ReadDir(root)
+	if st, err := os.Stat(root); err != nil {
+		return nil, fmt.Errorf("run store %s: %w", dir, err)
+	} else if !st.IsDir() {
+		return nil, fmt.Errorf("run store %s is not a directory", dir)
+	}
+	return lab.OpenStore(root)
+}
+
+// ScanStore lists the adapters of the completed runs in the lab's run store dir (or in
+// dir/runs), sorted by run id, reading the store through package lab. A run with one
+// adapter is served under its name (its summary's "name"); a run with several, or whose
+// name another run already took, under "<id>/<adapter>". Runs still training, interrupted
+// or failed are skipped; a completed run whose summary cannot be read is an error in skipped.
+func ScanStore(dir string) (found []Found, skipped []error, err error) {
+	st, err := openStore(dir)
+	if err != nil {
+		return nil, nil, err
+	}
+	entries, err := os.ReadDir(st.Dir())
 	if err != nil {
 		return nil, nil, fmt.Errorf("run store %s: %w", dir, err)
 	}
 	taken := map[string]bool{}
 	for _, ent := range entries {
-		if !ent.IsDir() {
+		if !ent.IsDir() || strings.HasPrefix(ent.Name(), ".") {
 			continue
 		}
 		id := ent.Name()
-		run := filepath.Join(root, id)
-		if _, err := os.Stat(filepath.Join(run, runDone)); err != nil {
-			continue // still training, or interrupted
+		if _, err := os.Stat(filepath.Join(st.Dir(), id, "done.json")); err != nil {
+			continue // still training, or interrupted: not a run yet
 		}
-		fs, err := readRun(run, id)
+		fs, err := readRun(st, id)
 		if err != nil {
 			skipped = append(skipped, err)
 			continue
@@ -80,24 +79,23 @@ func ScanStore(dir string) (found []Found, skipped []error, err error) {
 	return found, skipped, nil
 }
 
-// StoreRun lists the adapters of one complete run of the store, named as ScanStore names
+// StoreRun lists the adapters of one completed run of the store, named as ScanStore names
 // them when the run stands alone.
 func StoreRun(dir, id string) ([]Found, error) {
 	if id == "" || id != filepath.Base(id) || id == "." || id == ".." {
 		return nil, fmt.Errorf("run id %q is not a run directory name", id)
 	}
-	root := dir
-	if st, err := os.Stat(filepath.Join(dir, runsSubdir)); err == nil && st.IsDir() {
-		root = filepath.Join(dir, runsSubdir)
+	st, err := openStore(dir)
+	if err != nil {
+		return nil, err
 	}
-	run := filepath.Join(root, id)
-	if _, err := os.Stat(run); err != nil {
+	if _, err := os.Stat(filepath.Join(st.Dir(), id)); err != nil {
 		return nil, fmt.Errorf("%w: run %q is not in the store %s", fs.ErrNotExist, id, dir)
 	}
-	if _, err := os.Stat(filepath.Join(run, runDone)); err != nil {
-		return nil, fmt.Errorf("run %q of %s is not complete (no %s): it is still training or was interrupted", id, dir, runDone)
+	if sum, err := st.Summary(id); err != nil || (sum.State != lab.Done && sum.State != lab.Failed) {
+		return nil, fmt.Errorf("run %q of %s is not complete: it is still training or was interrupted", id, dir)
 	}
-	found, err := readRun(run, id)
+	found, err := readRun(st, id)
 	if err != nil {
 		return nil, err
 	}
@@ -109,31 +107,27 @@ func StoreRun(dir, id string) ([]Found, error) {
 	return found, nil
 }
 
-func readRun(run, id string) ([]Found, error) {
-	data, err := os.ReadFile(filepath.Join(run, runSummary))
+// readRun lists a completed run's adapters with its summary's name, base and task.
+func readRun(st *lab.Store, id string) ([]Found, error) {
+	sum, err := st.Summary(id)
 	if err != nil {
-		return nil, fmt.Errorf("run %s: %w", id, err)
+		return nil, err
 	}
-	var sum runSummaryFile
-	if err := json.Unmarshal(data, &sum); err != nil {
-		return nil, fmt.Errorf("run %s: %s is not valid: %w", id, runSummary, err)
+	if sum.State != lab.Done {
+		return nil, fmt.Errorf("run %q of %s is %s, not done: it has no adapters to serve", id, st.Dir(), sum.State)
 	}
-	ents, err := os.ReadDir(filepath.Join(run, runAdapters))
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil, nil // a run without adapters (the base scored alone)
-	}
+	dirs, err := st.Adapters(id)
 	if err != nil {
-		return nil, fmt.Errorf("run %s: %w", id, err)
+		return nil, err
+	}
+	name := sum.Name
+	if name == "" {
+		name = id
 	}
 	var out []Found
-	for _, a := range ents {
-		d := filepath.Join(run, runAdapters, a.Name())
-		if _, err := os.Stat(filepath.Join(d, peft.ConfigFile)); !a.IsDir() || err != nil {
+	for _, d := range dirs {
+		if _, err := os.Stat(filepath.Join(d, peft.ConfigFile)); err != nil {
 			continue
-		}
-		name := sum.Name
-		if name == "" {
-			name = id
 		}
 		out = append(out, Found{Name: name, Dir: d, Run: id, Base: sum.Base, Task: sum.Task})
 	}
