@@ -19,13 +19,18 @@ func cmdInstall(args []string) error {
 	test := fs.Bool("test", false, "also install what the tests need (Debian chromium for the chart test)")
 	noData := fs.Bool("no-data", false, "skip the data sets (install them later with `go run ./kernel data`)")
 	classic := fs.Bool("classic", false, "do not install JupyterLab from PyPI: use Debian's classic Notebook")
+	gpu := fs.Bool("gpu", false, "run the kernel on the NVIDIA GPU: check the driver, find or install the CUDA PJRT plugin, check it computes, register the kernel with it")
+	cuda := fs.Int("cuda", 0, "with -gpu: install for this CUDA version (13 or 12) without checking for a driver (image builds, where the driver comes at run time)")
+	cpu := fs.Bool("cpu", false, "register the kernel on the CPU again after -gpu")
 	fs.Usage = func() {
-		fmt.Fprintln(fs.Output(), "usage: go run ./kernel install [-force] [-test] [-no-data] [-classic]\n\n"+
+		fmt.Fprintln(fs.Output(), "usage: go run ./kernel install [-force] [-test] [-no-data] [-classic] [-gpu [-cuda 13] | -cpu]\n\n"+
 			"Installs "+labSummary()+" from PyPI (hash-pinned) into "+labVenv()+"\n"+
 			"(Debian's classic Notebook where PyPI cannot be reached), builds GoNB "+goTools[0].Version+" and goimports into\n"+
 			binDir()+", registers the Jupyter kernel \""+kernelName+"\" with\n"+
 			"GOMLX_BACKEND=$GOMLX_BACKEND (default \""+defaultBackend+"\") and GOEXPERIMENT=$GOEXPERIMENT plus simd (the\n"+
-			"backend's AVX matrix-product kernels; GOEXPERIMENT=nosimd opts out), installs the ECharts script and the data sets.")
+			"backend's AVX matrix-product kernels; GOEXPERIMENT=nosimd opts out), installs the ECharts script and the data sets.\n"+
+			"-gpu registers the kernel on the NVIDIA GPU instead: the XLA backend with a CUDA PJRT plugin found here or\n"+
+			"installed from PyPI (hash-pinned, about 3 GB), cells built with -tags xla; later installs keep it until -cpu.")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
@@ -34,7 +39,17 @@ func cmdInstall(args []string) error {
 	if fs.NArg() > 0 {
 		return exitError{code: 2, msg: "kernel install: takes no arguments"}
 	}
-	return install(newLogger("install"), installOptions{Force: *force, Test: *test, Data: !*noData, Classic: *classic})
+	if *cuda != 0 {
+		if *cuda != 12 && *cuda != 13 {
+			return exitError{code: 2, msg: fmt.Sprintf("kernel install: -cuda %d: want 13 or 12", *cuda)}
+		}
+		*gpu = true
+	}
+	if *gpu && *cpu {
+		return exitError{code: 2, msg: "kernel install: -gpu and -cpu exclude each other"}
+	}
+	return install(newLogger("install"), installOptions{Force: *force, Test: *test, Data: !*noData, Classic: *classic,
+		GPU: *gpu, CUDA: *cuda, CPU: *cpu})
 }
 
 // installOptions selects the optional parts of install.
@@ -44,6 +59,10 @@ type installOptions struct {
 	Data  bool // install the data sets
 	// Classic skips JupyterLab from PyPI: Debian's classic Notebook is the browser UI.
 	Classic bool
+	// GPU registers the kernel on the CUDA plugin (see gpu.go); CUDA (12 or 13) skips the
+	// driver check; CPU drops a GPU registration.
+	GPU, CPU bool
+	CUDA     int
 }
 
 func install(log *logger, opt installOptions) error {
@@ -63,7 +82,19 @@ func install(log *logger, opt installOptions) error {
 		},
 		func() (bool, error) { return installJupyter(log, extra) },
 		func() (bool, error) { return installTools(log, opt.Force) },
-		func() (bool, error) { return registerKernel(log, opt.Force) },
+		func() (bool, error) {
+			choice := gpuChoice{CPU: opt.CPU}
+			gpuChanged := false
+			if opt.GPU {
+				env, changed, err := setupGPU(log, opt.CUDA)
+				if err != nil {
+					return false, err
+				}
+				choice.Env, gpuChanged = env, changed
+			}
+			changed, err := registerKernel(log, opt.Force, choice)
+			return changed || gpuChanged, err
+		},
 		func() (bool, error) { return installCharts(log) },
 	}
 	if opt.Data {

@@ -66,7 +66,16 @@ func kernelDir(dataDir string) string { return filepath.Join(dataDir, "kernels",
 // "gonb"; it runs against a throw-away data directory and its spec is rewritten as "peftlab",
 // with peftlab's display name and environment, so the user's kernel list gains exactly one
 // entry. Nothing is written when the registered spec is already the wanted one.
-func registerKernel(log *logger, force bool) (changed bool, err error) {
+// gpuChoice says what a registration does about the GPU: use the variables of install -gpu,
+// drop a GPU registration (install -cpu), or, when neither, keep a GPU registration whose plugin
+// still exists (unless the caller's GOMLX_BACKEND says otherwise), so that `make lab` after
+// `install -gpu` stays on the GPU.
+type gpuChoice struct {
+	Env map[string]string
+	CPU bool
+}
+
+func registerKernel(log *logger, force bool, gpu gpuChoice) (changed bool, err error) {
 	if !toolsPresent() {
 		return false, fmt.Errorf("GoNB is not built yet in %s: run `go run ./kernel install`", binDir())
 	}
@@ -81,6 +90,17 @@ func registerKernel(log *logger, force bool) (changed bool, err error) {
 	dest := kernelDir(dataDir)
 	gonb := filepath.Join(binDir(), "gonb")
 	env := kernelEnv(goBin)
+	switch {
+	case gpu.Env != nil:
+		maps.Copy(env, gpu.Env)
+	case !gpu.CPU && strings.TrimSpace(os.Getenv("GOMLX_BACKEND")) == "":
+		if spec, err := readKernelSpec(dest); err == nil {
+			if g := currentGPUEnv(spec); g != nil {
+				maps.Copy(env, g)
+				log.printf("kernel: keeping the GPU registration (GOMLX_BACKEND=%s, set by install -gpu; `go run ./kernel install -cpu` switches back)", g["GOMLX_BACKEND"])
+			}
+		}
+	}
 	if !force {
 		if spec, err := readKernelSpec(dest); err == nil && specIsCurrent(spec, gonb, env) {
 			log.printf("kernel: %q already registered in %s (GOMLX_BACKEND=%s, GOEXPERIMENT=%s)", kernelName, dest, env["GOMLX_BACKEND"], env[goExperimentEnv])
@@ -153,6 +173,10 @@ func registerKernel(log *logger, force bool) (changed bool, err error) {
 // display name and environment.
 func specIsCurrent(spec kernelSpec, gonb string, env map[string]string) bool {
 	if len(spec.Argv) == 0 || spec.Argv[0] != gonb || spec.DisplayName != kernelDisplay {
+		return false
+	}
+	// A GPU registration is not current for a CPU one, whose variables it also has.
+	if spec.Env[gpuEnvMarker] != "" && env[gpuEnvMarker] == "" {
 		return false
 	}
 	return envIncluded(env, spec.Env) && slices.Contains(spec.Argv, "--kernel")

@@ -16,7 +16,7 @@ func TestRegisterKernel(t *testing.T) {
 	if changed, err := installTools(log, false); err != nil || changed {
 		t.Errorf("second installTools: changed=%v err=%v, want a no-op", changed, err)
 	}
-	if changed, err := registerKernel(log, false); err != nil || changed {
+	if changed, err := registerKernel(log, false, gpuChoice{}); err != nil || changed {
 		t.Errorf("second registerKernel: changed=%v err=%v, want a no-op", changed, err)
 	}
 	dataDir, err := jupyterDataDir()
@@ -61,12 +61,12 @@ func TestRegisterKernel(t *testing.T) {
 	check(defaultBackend)
 
 	t.Setenv("GOMLX_BACKEND", "xla:cuda")
-	if changed, err := registerKernel(log, false); err != nil || !changed {
+	if changed, err := registerKernel(log, false, gpuChoice{}); err != nil || !changed {
 		t.Fatalf("registerKernel with a new GOMLX_BACKEND: changed=%v err=%v, want a re-registration", changed, err)
 	}
 	check("xla:cuda")
 	os.Unsetenv("GOMLX_BACKEND")
-	if changed, err := registerKernel(log, false); err != nil || !changed {
+	if changed, err := registerKernel(log, false, gpuChoice{}); err != nil || !changed {
 		t.Fatalf("registerKernel back to the default: changed=%v err=%v", changed, err)
 	}
 	check(defaultBackend)

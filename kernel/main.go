@@ -6,7 +6,9 @@
 //	                               Debian's classic Notebook without PyPI), build GoNB and goimports,
 //	                               register the kernel, install the ECharts script and the data sets
 //	go run ./kernel lab            start JupyterLab on 127.0.0.1 with a token, serving notebooks/
+//	go run ./kernel install -gpu   the same, with the kernel on the NVIDIA GPU (XLA backend, CUDA plugin)
 //	go run ./kernel exec NB...     execute notebooks headless; non-zero exit if any cell failed
+//	go run ./kernel gpu [-env]     show the driver and the CUDA plugins found; -env: variables for programs
 //	go run ./kernel data           install the data sets
 //	go run ./kernel new NAME       create notebooks/NAME.ipynb with the standard first cell
 //
@@ -32,6 +34,7 @@ var commands = map[string]command{
 	"install": {"install JupyterLab (hash-pinned venv), build the pinned GoNB and tools, register the peftlab kernel, fetch charts and data", cmdInstall},
 	"lab":     {"start JupyterLab on 127.0.0.1 (token auth) serving notebooks/", cmdLab},
 	"exec":    {"execute notebooks headless; exit non-zero if any cell failed", cmdExec},
+	"gpu":     {"show the NVIDIA driver and the CUDA PJRT plugins install -gpu would use (-env: shell variables)", cmdGPU},
 	"data":    {"install the data sets", cmdData},
 	"new":     {"create notebooks/NAME.ipynb with the standard first cell", cmdNew},
 }

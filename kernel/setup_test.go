@@ -50,7 +50,7 @@ func needKernel(t *testing.T) {
 			kernelSetup.err = err
 			return
 		}
-		_, kernelSetup.err = registerKernel(log, false)
+		_, kernelSetup.err = registerKernel(log, false, gpuChoice{})
 	})
 	if kernelSetup.skip != "" {
 		if os.Getenv("CI") == "true" {

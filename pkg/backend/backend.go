@@ -129,9 +129,11 @@ func New() (b compute.Backend, err error) {
 
 // withXLAHint adds to an error of the XLA backend where its plugin comes from.
 func withXLAHint(err error) error {
-	return fmt.Errorf("%w\n(peftlab never downloads PJRT plugins: set %s=xla:/abs/path/plugin.so, "+
+	return fmt.Errorf("%w\n(peftlab never downloads PJRT plugins at run time: `go run ./kernel install -gpu` checks the "+
+		"NVIDIA driver, finds or installs the CUDA plugin (hash-pinned) and registers the notebook kernel with it, "+
+		"and `go run ./kernel gpu -env` prints the variables that run a program on it; by hand, set %s=xla:/abs/path/plugin.so, "+
 		"or PJRT_PLUGIN_LIBRARY_PATH to the folder holding it; the CUDA plugin is "+
-		"jax_plugins/xla_cuda13/xla_cuda_plugin.so from the jax-cuda wheels)", err, EnvVar)
+		"jax_plugins/xla_cuda13/xla_cuda_plugin.so from the jax-cuda13-pjrt wheel)", err, EnvVar)
 }
 
 var stdoutMu sync.Mutex
@@ -160,6 +162,12 @@ func Describe() string {
 	switch {
 	case name == gobackend.BackendName:
 		return fmt.Sprintf("%s (pure Go) · matmul %s · GoMLX %s", cfg, MatmulPath(), GoMLXVersion())
+	case slices.Contains(xlaNames, name) && isCUDA(cfg):
+		gpus := GPUs()
+		if gpus == "" {
+			gpus = "no NVIDIA GPU found"
+		}
+		return fmt.Sprintf("%s (XLA/PJRT) — %s · GoMLX %s", cfg, gpus, GoMLXVersion())
 	case slices.Contains(xlaNames, name):
 		return fmt.Sprintf("%s (XLA/PJRT) · GoMLX %s", cfg, GoMLXVersion())
 	}
