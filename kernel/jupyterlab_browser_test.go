@@ -176,7 +176,7 @@ func TestJupyterLabInBrowser(t *testing.T) {
 	for _, f := range old {
 		os.Remove(f)
 	}
-	dir := labTree(t, root)
+	dir := labTree(t, root, map[string][]byte{labNotebook: mustRead(t, filepath.Join(root, "notebooks", labNotebook))})
 
 	// The whole test is bounded: every wait below has its own limit, and this one stops
 	// everything (browser, server, kernel, cell programs) whatever hangs.
@@ -298,8 +298,16 @@ func TestJupyterLabInBrowser(t *testing.T) {
 	ls.scrollToChartsAt(untrusted)
 	ls.shot("untrusted")
 
-	// 7. Nothing the page loaded came from anywhere but this JupyterLab. The watch is checked
-	// first: a request the test makes to another host must be seen (and fail).
+	// 7. Nothing the page loaded came from anywhere but this JupyterLab.
+	ls.checkLocalOnly()
+}
+
+// checkLocalOnly checks that every request the page (and its workers) made went to this
+// JupyterLab: the watch is checked first, a request the test makes to another host must be
+// seen (and fail).
+func (ls *labSession) checkLocalOnly() {
+	t := ls.t
+	t.Helper()
 	const probe = "https://example.com/peftlab-network-probe.js"
 	var probeFailed bool
 	ls.eval(fmt.Sprintf(`fetch(%q).then(() => false, () => true)`, probe), &probeFailed)
@@ -350,9 +358,10 @@ func mustRead(t *testing.T, path string) []byte {
 	return b
 }
 
-// labTree makes the temporary tree JupyterLab serves: notebooks/ with a copy of the welcome
-// notebook, and links to the checkout's module files and packages beside it.
-func labTree(t *testing.T, root string) string {
+// labTree makes the temporary tree JupyterLab serves: notebooks/ with the given notebooks (name
+// to content), and links to the checkout's module files and packages beside it, so that a
+// notebook's `${GONB_DIR}/..` replace names the checkout and no committed file is touched.
+func labTree(t *testing.T, root string, notebooks map[string][]byte) string {
 	t.Helper()
 	tree := t.TempDir()
 	entries, err := os.ReadDir(root)
@@ -372,17 +381,19 @@ func labTree(t *testing.T, root string) string {
 	if err := os.Mkdir(dir, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	src := mustRead(t, filepath.Join(root, "notebooks", labNotebook))
-	if err := os.WriteFile(filepath.Join(dir, labNotebook), src, 0o644); err != nil {
-		t.Fatal(err)
+	for name, src := range notebooks {
+		if err := os.WriteFile(filepath.Join(dir, name), src, 0o644); err != nil {
+			t.Fatal(err)
+		}
 	}
 	return dir
 }
 
 // startLab starts JupyterLab as `kernel lab` does (127.0.0.1, a token), with the app exposed to
 // the page's scripts (window.jupyterapp, as JupyterLab's own UI tests use), its log in logPath,
-// and stops it and every process it started (kernel, cell programs) when the test ends.
-func startLab(t *testing.T, ctx context.Context, dir, logPath string) *labServer {
+// and env added to its environment (and so to the kernel's), and stops it and every process it
+// started (kernel, cell programs) when the test ends.
+func startLab(t *testing.T, ctx context.Context, dir, logPath string, env ...string) *labServer {
 	t.Helper()
 	s, err := newLabServer(labOptions{Dir: dir, IP: "127.0.0.1", Port: 0, UI: "lab"})
 	if err != nil {
@@ -391,7 +402,7 @@ func startLab(t *testing.T, ctx context.Context, dir, logPath string) *labServer
 	t.Cleanup(s.cleanup)
 	s.Cmd.Args = append(s.Cmd.Args, "--LabApp.expose_app_in_browser=True")
 	marker := newRunMarker()
-	s.Cmd.Env = append(s.Cmd.Env, runMarkerEnv+"="+marker)
+	s.Cmd.Env = append(append(s.Cmd.Env, env...), runMarkerEnv+"="+marker)
 	logFile, err := os.Create(logPath)
 	if err != nil {
 		t.Fatal(err)
@@ -588,10 +599,13 @@ func (ls *labSession) scrollToChartsAt(path string) {
 	time.Sleep(500 * time.Millisecond)
 }
 
-// model returns the notebook model as JupyterLab holds it, in the nbformat the checker reads.
-func (ls *labSession) model() *notebook {
+func (ls *labSession) model() *notebook { return ls.modelAt(labNotebook) }
+
+// modelAt returns the model of the notebook at path as JupyterLab holds it, in the nbformat the
+// checker reads.
+func (ls *labSession) modelAt(path string) *notebook {
 	var js string
-	ls.eval(fmt.Sprintf(`JSON.stringify(labPanel(%q).model.toJSON())`, labNotebook), &js)
+	ls.eval(fmt.Sprintf(`JSON.stringify(labPanel(%q).model.toJSON())`, path), &js)
 	var nb notebook
 	if err := json.Unmarshal([]byte(js), &nb); err != nil {
 		ls.t.Fatalf("the notebook model is not nbformat: %v", err)

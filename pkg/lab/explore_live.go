@@ -35,6 +35,9 @@ type frontEnd interface {
 	show(html string)
 	// messages delivers the page's requests (pageMsg as JSON).
 	messages() <-chan string
+	// nudge asks for the connection to the page to be (re)made, while the cell waits for
+	// the page's first answer.
+	nudge()
 }
 
 // pageMsg is what the page's controls send: an operation, and the selection the controls
@@ -84,6 +87,9 @@ func (x *explorer) serve(fe frontEnd, id string, hello time.Duration) string {
 	render := func() {
 		fe.show(x.html(viewMode{live: true, id: fmt.Sprintf("%s-%d", id, seq), address: address, seq: seq}))
 		seq++
+		if seq > 1 {
+			fe.nudge() // keep GoNB's connection to the page alive for the page's next message
+		}
 	}
 	idle := x.e.Idle
 	if idle == 0 {
@@ -115,19 +121,33 @@ func (x *explorer) serve(fe frontEnd, id string, hello time.Duration) string {
 
 	render()
 	msgs := fe.messages()
-	select {
-	case m, ok := <-msgs:
-		if !ok {
-			return "The page closed the connection: run the cell again to explore."
+	// GoNB's page side gives up on a connection the kernel does not acknowledge within half a
+	// second (a busy machine), and nothing makes a new one unless the cell talks to the page:
+	// until the page answers, the cell asks for the connection every few seconds (and the page
+	// repeats its first message until its view is replaced).
+	deadline := time.After(hello)
+	nudges := time.NewTicker(3 * time.Second)
+	defer nudges.Stop()
+wait:
+	for {
+		select {
+		case m, ok := <-msgs:
+			if !ok {
+				return "The page closed the connection: run the cell again to explore."
+			}
+			if x.handle(fe, m, render, &training) {
+				return "Closed: run the cell again to explore."
+			}
+			break wait
+		case <-nudges.C:
+			fe.nudge()
+		case <-deadline:
+			return fmt.Sprintf("A static view: no page answered within %s (a notebook run without a browser, or a front end without GoNB's connection). Open the notebook in JupyterLab and run this cell to explore.", hello)
+		case <-interrupted:
+			return "Interrupted: run the cell again to explore."
 		}
-		if x.handle(fe, m, render, &training) {
-			return "Closed: run the cell again to explore."
-		}
-	case <-time.After(hello):
-		return fmt.Sprintf("A static view: no page answered within %s (a notebook run without a browser, or a front end without GoNB's connection). Open the notebook in JupyterLab and run this cell to explore.", hello)
-	case <-interrupted:
-		return "Interrupted: run the cell again to explore."
 	}
+	nudges.Stop()
 	timer := time.NewTimer(idle)
 	if idle < 0 {
 		timer.Stop()
@@ -238,6 +258,9 @@ func (g *gonbPage) show(html string) {
 
 func (g *gonbPage) messages() <-chan string { return g.ch.C }
 
+// nudge makes GoNB check its connection to the page and install it again if it is gone.
+func (g *gonbPage) nudge() { comms.Start() }
+
 // liveScript binds a live view's controls: each change sends the whole selection to the
 // cell and disables the controls until the cell's next view replaces this one.
 func liveScript(m viewMode) string {
@@ -259,12 +282,19 @@ const message = (op) => {
 	return JSON.stringify({op: op, n: globalThis.__peftlabExplorerN, seq: seq,
 		grid: grid ? Number(grid.value) : Number(root.dataset.gridIndex), sel: axes.map(c => Number(c.value))});
 };
-let comm = null;
-const queue = [];
-const flush = () => { while (comm && queue.length) { comm.send(address, queue.shift()); } };
+// The pending message goes to the kernel through whatever connection GoNB has now (GoNB
+// replaces a failed one), again every second and a half until the cell's next view replaces
+// this one: the cell ignores a message it has seen (by its counter).
+let pending = null;
+const deliver = () => { const c = globalThis.gonb_comm; if (pending && c) { c.send(address, pending); } };
+const started = Date.now();
+const timer = setInterval(() => {
+	if (!document.body.contains(root) || Date.now() - started > 120000) { clearInterval(timer); return; }
+	deliver();
+}, 1500);
 const send = (op, text) => {
-	queue.push(message(op));
-	flush();
+	pending = message(op);
+	deliver();
 	freeze();
 	say(text);
 	setTimeout(() => { if (document.body.contains(root)) { say('the explorer does not answer: is its cell still running? Run the cell again.'); } }, 30000);
@@ -282,14 +312,11 @@ for (const btn of root.querySelectorAll('[data-pe-op]')) {
 	const op = btn.dataset.peOp;
 	btn.addEventListener('click', () => send(op, op === 'train' ? 'starting to train…' : op === 'close' ? 'closing…' : '…'));
 }
-if (seq === 0) { queue.push(message('hello')); }
-const started = Date.now();
-const connect = () => {
-	if (globalThis.gonb_comm) { comm = globalThis.gonb_comm; flush(); return; }
-	if (Date.now() - started > 20000) { freeze(); say('no connection to the kernel: run the cell again'); return; }
-	setTimeout(connect, 100);
-};
-connect();
+if (seq === 0) {
+	pending = message('hello');
+	deliver();
+	setTimeout(() => { if (document.body.contains(root)) { freeze(); say('no connection to the kernel: is the cell still running? Run it again.'); } }, 30000);
+}
 })();
 </script>
 `

@@ -74,6 +74,8 @@ func (f *fakePage) show(h string) {
 
 func (f *fakePage) messages() <-chan string { return f.ch }
 
+func (f *fakePage) nudge() {}
+
 // attr reads a data attribute of a view's root element.
 func attr(view, name string) string {
 	root := view[:strings.Index(view, ">")]

@@ -31,8 +31,8 @@ type viewMode struct {
 
 // Chart sizes in the explorer, smaller than nbui's so that two fit side by side.
 const (
-	exploreChartWidth  = 560
-	exploreChartHeight = 360
+	exploreChartWidth  = 400
+	exploreChartHeight = 320
 )
 
 // sized sets a chart's size (nbui's charts are 800 pixels wide).
@@ -71,14 +71,14 @@ func (x *explorer) html(m viewMode) string {
 	}
 	b.WriteString(` style="font-family:sans-serif;font-size:13px;line-height:1.4">`)
 	b.WriteString(`<div style="display:flex;gap:18px;align-items:flex-start;flex-wrap:wrap">`)
-	b.WriteString(`<div class="peftlab-explorer-controls" style="flex:0 0 230px;border-right:1px solid #ddd;padding-right:12px">`)
+	b.WriteString(`<div class="peftlab-explorer-controls" style="flex:0 0 210px;border-right:1px solid #ddd;padding-right:12px">`)
 	if m.live {
 		x.controlsHTML(&b, p)
 	} else {
 		x.selectionHTML(&b, p, m.reason)
 	}
-	b.WriteString(`</div><div class="peftlab-explorer-view" style="flex:1 1 560px;min-width:0">`)
-	x.viewHTML(&b, p)
+	b.WriteString(`</div><div class="peftlab-explorer-view" style="flex:1 1 480px;min-width:0;overflow-x:auto">`)
+	x.viewHTML(&b, p, m.live)
 	b.WriteString("</div></div></div>\n")
 	if m.live {
 		b.WriteString(liveScript(m))
@@ -184,7 +184,7 @@ func (x *explorer) selectionHTML(b *strings.Builder, p *xpoint, reason string) {
 
 // viewHTML writes the selected point: its state, scores, plan row, curves, Pareto chart, and
 // its examples or the comparison with the pinned point.
-func (x *explorer) viewHTML(b *strings.Builder, p *xpoint) {
+func (x *explorer) viewHTML(b *strings.Builder, p *xpoint, live bool) {
 	g := x.grids[x.cur]
 	fmt.Fprintf(b, `<div style="font-size:15px;margin-bottom:4px"><b>%s</b> <span style="color:#666">%s on %s</span></div>`,
 		html.EscapeString(pointKey(p.labels)), html.EscapeString(p.x.Task), html.EscapeString(p.x.Base))
@@ -209,7 +209,11 @@ func (x *explorer) viewHTML(b *strings.Builder, p *xpoint) {
 			fmt.Fprintf(b, `<p style="color:#b00020">the run failed: %s</p>`, html.EscapeString(p.why))
 		}
 	case pointMissing:
-		fmt.Fprintf(b, `<p style="margin:2px 0;color:#8a5a00"><b>not in the store</b>: %s. Train it with the Train button (or run its grid).</p>`, html.EscapeString(p.why))
+		how := "run its grid, or press Train in the live explorer"
+		if live {
+			how = "press Train to train it here (or run its grid)"
+		}
+		fmt.Fprintf(b, `<p style="margin:2px 0;color:#8a5a00"><b>not in the store</b>: %s; %s.</p>`, html.EscapeString(p.why), how)
 	case pointBusy:
 		fmt.Fprintf(b, `<p style="margin:2px 0;color:#8a5a00"><b>being trained</b>: %s. Select it again once it is done.</p>`, html.EscapeString(p.why))
 	case pointInvalid:
@@ -249,16 +253,19 @@ func (x *explorer) viewHTML(b *strings.Builder, p *xpoint) {
 	var curves []Run
 	if pinRun != nil {
 		r := *pinRun
-		r.Name = "pinned: " + pointKey(pin.labels)
+		r.Name = "pinned" // the table above names both points
 		curves = append(curves, r)
 	}
 	if run != nil && run.Record != nil {
 		r := *run
 		r.Name = pointKey(p.labels)
+		if pinRun != nil {
+			r.Name = "selected"
+		}
 		curves = append(curves, r)
 	}
 	if len(curves) > 0 && slices.ContainsFunc(curves, func(r Run) bool { return r.Record != nil }) {
-		c := Curves("training loss (solid), validation loss (dashed)", curves...)
+		c := Curves("training and validation loss", curves...)
 		sized(&c.RectChart, exploreChartWidth, exploreChartHeight)
 		chartList = append(chartList, c)
 	}
@@ -328,10 +335,13 @@ func (x *explorer) scoreHTML(b *strings.Builder, p *xpoint) {
 // pareto draws the Pareto chart of sums with the selected (and the pinned) configuration
 // ringed, and says where the selected one stands.
 func (x *explorer) pareto(p, pin *xpoint, sums []Summary) (nbui.Chart, string) {
-	c := ParetoChart(fmt.Sprintf("every stored run of %s on %s", p.x.Task, p.x.Base), sums)
+	c := ParetoChart("stored runs of "+p.x.Task, sums)
 	sized(&c.RectChart, exploreChartWidth, exploreChartHeight)
 	pts := Pareto(sums)
 	metric := sums[0].Metric
+	if metric == tasks.MetricAccuracy && len(c.YAxisList) > 0 {
+		c.YAxisList[0].Max = 100 // ECharts' nice scale of a few points close together runs past 100%
+	}
 	ring := func(q *xpoint, name, color string) (ParetoPoint, bool) {
 		key := x.groupKey(q)
 		for _, pt := range pts {
