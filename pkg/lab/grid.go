@@ -175,6 +175,7 @@ func (g Grid) Run() (*GridResult, error) {
 		}
 		o := runOptions{splits: []string{SplitValidation, SplitTest}, wait: wait, progress: status}
 		x := p.x
+		t0 := time.Now() // a point's time includes its learning-rate sweep
 		if lrs := g.lrs(x); len(lrs) > 0 {
 			lr, ok := chosen[p.sweepKey]
 			if !ok {
@@ -188,7 +189,6 @@ func (g Grid) Run() (*GridResult, error) {
 			}
 			x.LR = lr
 		}
-		t0 := time.Now()
 		r, err := s.run(x, o)
 		if !r.Reused {
 			longest, trainedAny = max(longest, time.Since(t0)), true
