@@ -261,3 +261,49 @@ func TestExplorerErrors(t *testing.T) {
 		}
 	}
 }
+
+// With several grids, the page's grid select switches grids, and each grid keeps its own
+// selection; a message older than one applied (the page's messages may arrive out of order)
+// is ignored.
+func TestExplorerSwitchesGrids(t *testing.T) {
+	s := tinyStore(t, t.TempDir())
+	a := Grid{Name: "ranks", Experiment: tinyExperiment(), Axes: []Axis{Ranks(2, 4)}, Store: s}
+	b := Grid{Name: "seeds", Experiment: tinyExperiment(), Axes: []Axis{Seeds(1, 2, 3)}, Store: s}
+	x, err := newExplorer(Explorer{Grids: []Grid{a, b}, Select: map[string]string{"seed": "2"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	page := newFakePage(
+		pageMsg{Op: "hello", Grid: 0, Sel: []int{1}},
+		pageMsg{Op: "select", Grid: 1, Sel: []int{1}}, // the grid select changed; Sel is the ranks grid's
+		pageMsg{Op: "select", Grid: 1, Sel: []int{2}},
+		pageMsg{Op: "select", Grid: 0, Sel: []int{1}},
+		pageMsg{Op: "close", Grid: 0, Sel: []int{1}},
+	)
+	// An old message delivered late: its counter is below the last one applied.
+	late, _ := json.Marshal(pageMsg{Op: "select", N: 1, Grid: 1, Sel: []int{0}})
+	msgs := make(chan string, 10)
+	for i := 0; i < 4; i++ {
+		msgs <- <-page.ch
+	}
+	msgs <- string(late)
+	msgs <- <-page.ch
+	page.ch = msgs
+	if reason := x.serve(page, "t", time.Minute); !strings.HasPrefix(reason, "Closed") {
+		t.Fatalf("ended with %q", reason)
+	}
+	want := []struct{ grid, point string }{
+		{"ranks", "rank=2"}, {"ranks", "rank=4"}, {"seeds", "seed=2"}, {"seeds", "seed=3"}, {"ranks", "rank=4"},
+	}
+	if len(page.views) != len(want) {
+		t.Fatalf("%d views, want %d", len(page.views), len(want))
+	}
+	for i, w := range want {
+		if g, p := attr(page.views[i], "grid"), attr(page.views[i], "point"); g != w.grid || p != w.point {
+			t.Errorf("view %d: %s at %s, want %s at %s", i, g, p, w.grid, w.point)
+		}
+	}
+	if !strings.Contains(page.views[2], `data-pe-grid`) {
+		t.Error("with two grids, the view has no grid select")
+	}
+}
