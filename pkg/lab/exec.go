@@ -48,10 +48,17 @@ type runOptions struct {
 	show bool
 	// progress, when set, receives the training steps instead (a grid's overall display).
 	progress func(step, steps int, status string)
+	// allow, when set, is asked before a run trains (a grid's time budget): false makes run
+	// return errBudget instead. trained, when set, hears how long each run trained.
+	allow   func() bool
+	trained func(time.Duration)
 }
 
-// errBusy says another process is training the run.
-var errBusy = errors.New("another process is training this run")
+// errBusy says another process is training the run; errBudget that a grid's budget is spent.
+var (
+	errBusy   = errors.New("another process is training this run")
+	errBudget = errors.New("the time budget is spent")
+)
 
 // prepared is an experiment ready to run: resolved, identified, its run directory known.
 type prepared struct {
@@ -123,10 +130,18 @@ func (s *Store) run(x Experiment, o runOptions) (Run, error) {
 			return Run{}, fmt.Errorf("run store: clearing interrupted run %s: %w", p.id, err)
 		}
 	}
+	if o.allow != nil && !o.allow() {
+		return Run{}, errBudget
+	}
 	if s.OnTrain != nil {
 		s.OnTrain(p.id)
 	}
-	return s.train(p, o)
+	t0 := time.Now()
+	r, err := s.train(p, o)
+	if o.trained != nil {
+		o.trained(time.Since(t0))
+	}
+	return r, err
 }
 
 // hasScores reports whether the run holds a score for each split.

@@ -157,9 +157,9 @@ func (g Grid) Run() (*GridResult, error) {
 		name = "grid"
 	}
 	start := time.Now()
-	// A point starts when the longest point trained so far would still end within the
-	// budget. The first point always starts, so that every call makes progress, even with a
-	// budget shorter than one point.
+	// A run starts when the longest run trained so far would still end within the budget
+	// (each run of a learning-rate sweep counts alone). The first run always starts, so that
+	// every call makes progress, even with a budget shorter than one run.
 	var longest time.Duration
 	trainedAny := false
 	canStart := func() bool {
@@ -173,9 +173,9 @@ func (g Grid) Run() (*GridResult, error) {
 		status := func(step, steps int, what string) {
 			progress.Update(done, fmt.Sprintf("%d/%d %s: step %d/%d %s", done+1, len(pts), p.label(g.Axes), step, steps, what))
 		}
-		o := runOptions{splits: []string{SplitValidation, SplitTest}, wait: wait, progress: status}
+		o := runOptions{splits: []string{SplitValidation, SplitTest}, wait: wait, progress: status, allow: canStart,
+			trained: func(d time.Duration) { longest, trainedAny = max(longest, d), true }}
 		x := p.x
-		t0 := time.Now() // a point's time includes its learning-rate sweep
 		if lrs := g.lrs(x); len(lrs) > 0 {
 			lr, ok := chosen[p.sweepKey]
 			if !ok {
@@ -189,11 +189,7 @@ func (g Grid) Run() (*GridResult, error) {
 			}
 			x.LR = lr
 		}
-		r, err := s.run(x, o)
-		if !r.Reused {
-			longest, trainedAny = max(longest, time.Since(t0)), true
-		}
-		return r, err
+		return s.run(x, o)
 	}
 	runs := make([]*Run, len(pts))
 	var busy []int
@@ -207,6 +203,8 @@ func (g Grid) Run() (*GridResult, error) {
 		case errors.Is(err, errBusy):
 			busy = append(busy, i)
 			continue
+		case errors.Is(err, errBudget):
+			continue // pending: the next call continues here
 		case err != nil && r.State != Failed:
 			// A problem of the point's configuration or of the machine, not of its training:
 			// keep it as a failed point so the grid carries on, but store nothing.
@@ -221,6 +219,9 @@ func (g Grid) Run() (*GridResult, error) {
 			continue
 		}
 		r, err := runPoint(pts[i], true)
+		if errors.Is(err, errBudget) {
+			continue
+		}
 		if err != nil && r.State != Failed {
 			r = Run{Name: pts[i].label(g.Axes), Experiment: pts[i].x, State: Failed, Error: err.Error()}
 		}

@@ -636,3 +636,23 @@ func TestBaselines(t *testing.T) {
 		t.Errorf("untuned: %+v", runs[1].Summary())
 	}
 }
+
+// TestGridBudgetStopsInsideASweep: the budget counts each run of a learning-rate sweep, so a
+// point whose sweep would overrun stops between its runs (the killed full-mode cell that a
+// point-level budget allowed) and the next call continues with the runs left.
+func TestGridBudgetStopsInsideASweep(t *testing.T) {
+	s := tinyStore(t, t.TempDir())
+	trained := countTrains(s)
+	g := Grid{Experiment: tinyExperiment(), LRs: []float64{1e-3, 1e-2}, Axes: []Axis{Seeds(1)}, Store: s, Budget: time.Nanosecond}
+	res, err := g.Run()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Runs) != 0 || res.Pending != 1 || len(*trained) != 1 {
+		t.Fatalf("budgeted sweep: %d runs, %d pending, %d trained (want 0, 1, 1)", len(res.Runs), res.Pending, len(*trained))
+	}
+	g.Budget = -1
+	if res, err = g.Run(); err != nil || len(res.Runs) != 1 || len(*trained) != 2 {
+		t.Fatalf("second call: %d runs, %d trained in all, %v", len(res.Runs), len(*trained), err)
+	}
+}
