@@ -91,7 +91,7 @@ interop:
 # budget and the next pass continues from the store; at most RESULTS_PASSES passes), then
 # writes the section (cmd/results) and exports every run to out/results/runs.{csv,json}.
 # Hours on two CPU cores; never part of `make test`.
-TUTORIALS      := $(filter-out notebooks/00_% notebooks/01_% notebooks/06_%,$(NOTEBOOKS))
+TUTORIALS      := $(filter notebooks/02_% notebooks/03_% notebooks/04_% notebooks/05_%,$(NOTEBOOKS))
 RESULTS_PASSES ?= 30
 .PHONY: results
 results: install
