@@ -74,7 +74,7 @@ type report struct {
 }
 
 func (b *bench) run() (*report, error) {
-	rep := &report{Date: time.Now().UTC().Format("2006-01-02"), CPU: cpuModel(), Cores: runtime.NumCPU(),
+	rep := &report{Date: time.Now().UTC().Format("2006-01-02"), CPU: backend.CPU(), Cores: runtime.NumCPU(),
 		Go: runtime.Version(), Backend: backend.Describe(), Matmul: backend.MatmulPath(), Steps: b.steps, Models: b.models}
 	if b.peer != nil {
 		rep.Torch, rep.Threads = b.peer.version, b.threads
@@ -216,40 +216,4 @@ func lastLines(s string, n int) string {
 		lines = lines[len(lines)-n:]
 	}
 	return strings.Join(lines, "\n")
-}
-
-// cpuModel is the CPU's model name and its widest vector extension.
-func cpuModel() string {
-	data, err := os.ReadFile("/proc/cpuinfo")
-	if err != nil {
-		return runtime.GOARCH
-	}
-	var name string
-	var flags []string
-	for _, line := range strings.Split(string(data), "\n") {
-		k, v, ok := strings.Cut(line, ":")
-		if !ok {
-			continue
-		}
-		switch strings.TrimSpace(k) {
-		case "model name":
-			if name == "" {
-				name = strings.TrimSpace(v)
-			}
-		case "flags":
-			if flags == nil {
-				flags = strings.Fields(v)
-			}
-		}
-	}
-	ext := "no AVX2"
-	for _, f := range flags {
-		if f == "avx2" && ext == "no AVX2" {
-			ext = "AVX2"
-		}
-		if f == "avx512f" {
-			ext = "AVX-512"
-		}
-	}
-	return fmt.Sprintf("%s (%s)", name, ext)
 }

@@ -16,7 +16,6 @@ import (
 	"io"
 	"os"
 	"runtime"
-	"strings"
 	"time"
 
 	"github.com/peftlab/peftlab/pkg/atomicfile"
@@ -99,14 +98,5 @@ func run(args []string, stdout io.Writer) error {
 
 // machine names the CPU and its cores.
 func machine() string {
-	model := runtime.GOARCH
-	if data, err := os.ReadFile("/proc/cpuinfo"); err == nil {
-		for _, line := range strings.Split(string(data), "\n") {
-			if k, v, ok := strings.Cut(line, ":"); ok && strings.TrimSpace(k) == "model name" {
-				model = strings.TrimSpace(v)
-				break
-			}
-		}
-	}
-	return fmt.Sprintf("%s, %d cores", model, runtime.NumCPU())
+	return fmt.Sprintf("%s, %d cores", backend.CPU(), runtime.NumCPU())
 }

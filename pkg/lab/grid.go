@@ -135,16 +135,22 @@ func (p point) label(axes []Axis) string {
 	return strings.Join(parts, " ")
 }
 
-// Run runs the grid (see Grid).
-func (g Grid) Run() (*GridResult, error) {
+// open returns the grid's store (DefaultStore when unset) and its points in the store's mode.
+func (g Grid) open() (*Store, []point, error) {
 	s := g.Store
 	if s == nil {
 		var err error
 		if s, err = DefaultStore(); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 	}
 	pts, err := g.points(s.Fast)
+	return s, pts, err
+}
+
+// Run runs the grid (see Grid).
+func (g Grid) Run() (*GridResult, error) {
+	s, pts, err := g.open()
 	if err != nil {
 		return nil, err
 	}
@@ -311,14 +317,7 @@ func (g *GridResult) Where(axis, label string) *GridResult {
 // tables over a grid that another cell (or another kernel) runs. Points not stored, or whose
 // learning-rate sweep is not complete, count as Pending.
 func (g Grid) Stored() (*GridResult, error) {
-	s := g.Store
-	if s == nil {
-		var err error
-		if s, err = DefaultStore(); err != nil {
-			return nil, err
-		}
-	}
-	pts, err := g.points(s.Fast)
+	s, pts, err := g.open()
 	if err != nil {
 		return nil, err
 	}

@@ -467,16 +467,7 @@ func heapBytes() int64 {
 // Machine describes this machine for result tables: CPU model, cores, and the backend
 // (with its matrix-product path).
 func Machine() string {
-	name := runtime.GOARCH
-	if data, err := os.ReadFile("/proc/cpuinfo"); err == nil {
-		for _, line := range strings.Split(string(data), "\n") {
-			if k, v, ok := strings.Cut(line, ":"); ok && strings.TrimSpace(k) == "model name" {
-				name = strings.TrimSpace(v)
-				break
-			}
-		}
-	}
-	return fmt.Sprintf("%s, %d cores, %s", name, runtime.NumCPU(), backend.Describe())
+	return fmt.Sprintf("%s, %d cores, %s", backend.CPU(), runtime.NumCPU(), backend.Describe())
 }
 
 // TimeTable is the timing as a table: one row per method and K.
