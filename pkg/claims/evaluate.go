@@ -151,6 +151,22 @@ func ranks(sums []lab.Summary) Finding {
 	}
 	sign, d, _ := Compare(hi, lo)
 	note := fmt.Sprintf("Best minus worst rank: %s.", points("accuracy", d))
+	// Whether the smallest rank alone makes the difference: the paper's ranks start higher.
+	lo2, hi2 := sts[1], sts[1]
+	for _, s := range sts[1:] {
+		if s.Mean < lo2.Mean {
+			lo2 = s
+		}
+		if s.Mean > hi2.Mean {
+			hi2 = s
+		}
+	}
+	s2, d2, _ := Compare(hi2, lo2)
+	within := "beyond the noise"
+	if s2 == 0 {
+		within = "within the noise"
+	}
+	note += fmt.Sprintf(" Without rank 1, ranks 4 to 64 differ by %s, %s.", points("accuracy", d2), within)
 	switch {
 	case sign == 0 || d < 0.02:
 		return finish(f, Supported, true, []string{note})
