@@ -15,6 +15,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"runtime"
 	"time"
 
@@ -66,6 +67,9 @@ func run(args []string, stdout io.Writer) error {
 	}{{*csvPath, lab.ExportCSV}, {*jsonPath, lab.ExportJSON}} {
 		if e.path == "" {
 			continue
+		}
+		if err := os.MkdirAll(filepath.Dir(e.path), 0o755); err != nil {
+			return err
 		}
 		if err := atomicfile.Write(e.path, func(w io.Writer) error { return e.write(w, sums) }); err != nil {
 			return err
