@@ -6,6 +6,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/peftlab/peftlab/pkg/backend/backendtest"
 	"github.com/peftlab/peftlab/pkg/bases"
 )
 
@@ -29,7 +30,7 @@ func benchEngine(b *testing.B) (*Engine, map[string][]string) {
 		}
 		cfg := MeasureConfig{Base: base, Rank: 8}
 		_ = cfg.defaults()
-		benchE, benchErr = New(base, Options{Backend: newBackend(b), MaxBatch: benchBatch, MaxNew: benchNew, MaxNewLimit: benchNew, IgnoreEnd: true})
+		benchE, benchErr = New(base, Options{Backend: backendtest.Backend(b), MaxBatch: benchBatch, MaxNew: benchNew, MaxNewLimit: benchNew, IgnoreEnd: true})
 		if benchErr != nil {
 			return
 		}

@@ -8,14 +8,13 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/gomlx/compute"
 	. "github.com/gomlx/gomlx/core/graph" //nolint:revive // GoMLX style.
 	"github.com/gomlx/gomlx/core/tensors"
 	mlmodel "github.com/gomlx/gomlx/ml/model"
-	"github.com/peftlab/peftlab/pkg/backend"
+	"github.com/peftlab/peftlab/pkg/backend/backendtest"
 	"github.com/peftlab/peftlab/pkg/bases"
 	"github.com/peftlab/peftlab/pkg/model"
 	"github.com/peftlab/peftlab/pkg/peft"
@@ -25,22 +24,6 @@ import (
 	"github.com/peftlab/peftlab/pkg/peft/prompt"
 	"github.com/peftlab/peftlab/pkg/site"
 )
-
-var (
-	testBackendOnce sync.Once
-	testBackend     compute.Backend
-)
-
-func newBackend(t testing.TB) compute.Backend {
-	testBackendOnce.Do(func() {
-		b, err := backend.New()
-		if err != nil {
-			t.Fatal(err)
-		}
-		testBackend = b
-	})
-	return testBackend
-}
 
 func loadBase(t testing.TB, name string) *bases.Base {
 	t.Helper()
@@ -184,7 +167,7 @@ const logitTol = 1e-4
 // own code path: the generated tokens exactly, the first step's logits within float32
 // tolerance (the observed difference is logged).
 func TestMixedEqualsAlone(t *testing.T) {
-	b := newBackend(t)
+	b := backendtest.Backend(t)
 	base := loadBase(t, bases.Text)
 	dirs := writeSpecs(t, base, t.TempDir(), textSpecs)
 	e, err := New(base, Options{Backend: b, MaxBatch: 64})
@@ -252,7 +235,7 @@ func TestMixedEqualsAlone(t *testing.T) {
 // count must not move. Outgrowing a bucket (a fifth LoRA adapter, with slot 0 the table's
 // capacity is 4 + 1 > 4) compiles once more.
 func TestMixingNeverRecompiles(t *testing.T) {
-	b := newBackend(t)
+	b := backendtest.Backend(t)
 	base := loadBase(t, bases.Text)
 	specs := []spec{
 		{"a1", adalink.Config{Rank: 4}}, {"a2", adalink.Config{Rank: 2}},
@@ -324,7 +307,7 @@ func TestMixingNeverRecompiles(t *testing.T) {
 // TestRejects checks the errors for unknown adapters, adapters of other bases and inputs
 // that do not fit.
 func TestRejects(t *testing.T) {
-	b := newBackend(t)
+	b := backendtest.Backend(t)
 	text := loadBase(t, bases.Text)
 	e, err := New(text, Options{Backend: b, MaxNewLimit: 8})
 	if err != nil {
@@ -413,7 +396,7 @@ func TestRejects(t *testing.T) {
 // TestMixedImages is TestMixedEqualsAlone on the vision-language base: images, AdaLink on
 // the image input, on both inputs or shared, LoRA on the patch projection, prompt tuning.
 func TestMixedImages(t *testing.T) {
-	b := newBackend(t)
+	b := backendtest.Backend(t)
 	base := loadBase(t, bases.VLMInstruct)
 	specs := []spec{
 		{"ada-image", adalink.Config{Rank: 4, Modalities: []string{"image"}}},

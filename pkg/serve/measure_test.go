@@ -3,6 +3,7 @@ package serve
 import (
 	"testing"
 
+	"github.com/peftlab/peftlab/pkg/backend/backendtest"
 	"github.com/peftlab/peftlab/pkg/bases"
 )
 
@@ -11,7 +12,7 @@ import (
 // task weights per method against their formulas.
 func TestMeasureSmall(t *testing.T) {
 	base := loadBase(t, bases.Text)
-	m, err := Measure(MeasureConfig{Base: base, Backend: newBackend(t), Batch: 2, NewTokens: 2, PromptTokens: 8, Rank: 4,
+	m, err := Measure(MeasureConfig{Base: base, Backend: backendtest.Backend(t), Batch: 2, NewTokens: 2, PromptTokens: 8, Rank: 4,
 		Repeats: 1, MemoryNs: []int{1, 3}})
 	if err != nil {
 		t.Fatal(err)

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/peftlab/peftlab/pkg/backend/backendtest"
 	"github.com/peftlab/peftlab/pkg/bases"
 	"github.com/peftlab/peftlab/pkg/peft/adalink"
 	"github.com/peftlab/peftlab/pkg/peft/lora"
@@ -74,7 +75,7 @@ func TestScanStore(t *testing.T) {
 			t.Errorf("found[0] = %+v", found[0])
 		}
 	}
-	e, err := New(text, Options{Backend: newBackend(t)})
+	e, err := New(text, Options{Backend: backendtest.Backend(t)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -158,7 +159,7 @@ func TestPNG(t *testing.T) {
 // task sources do for scoring (tasks.Source.Prompts), long prompts cut alike.
 func TestPromptCutMatchesTasks(t *testing.T) {
 	base := loadBase(t, bases.Text)
-	e, err := New(base, Options{Backend: newBackend(t)})
+	e, err := New(base, Options{Backend: backendtest.Backend(t)})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -14,12 +14,10 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
-	"github.com/gomlx/compute"
-	"github.com/peftlab/peftlab/pkg/backend"
+	"github.com/peftlab/peftlab/pkg/backend/backendtest"
 	"github.com/peftlab/peftlab/pkg/bases"
 	"github.com/peftlab/peftlab/pkg/model"
 	"github.com/peftlab/peftlab/pkg/peft"
@@ -35,22 +33,6 @@ import (
 	"github.com/prometheus/common/expfmt"
 	pmodel "github.com/prometheus/common/model"
 )
-
-var (
-	backendOnce sync.Once
-	testBackend compute.Backend
-)
-
-func newBackend(t testing.TB) compute.Backend {
-	backendOnce.Do(func() {
-		b, err := backend.New()
-		if err != nil {
-			t.Fatal(err)
-		}
-		testBackend = b
-	})
-	return testBackend
-}
 
 func loadBase(t testing.TB, name string) *bases.Base {
 	t.Helper()
@@ -82,7 +64,7 @@ var loadSpecs = []struct {
 func newFixture(t *testing.T, baseName string, cfg Config) *fixture {
 	t.Helper()
 	base := loadBase(t, baseName)
-	e, err := serve.New(base, serve.Options{Backend: newBackend(t), MaxBatch: 16, MaxNew: 3, MaxNewLimit: 8})
+	e, err := serve.New(base, serve.Options{Backend: backendtest.Backend(t), MaxBatch: 16, MaxNew: 3, MaxNewLimit: 8})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -149,7 +131,7 @@ func direct(t *testing.T, baseName, dir, text string, maxNew int) string {
 		}
 	}
 	ids := append(append([]int32{tokenizer.BosID}, base.Tokenizer.Encode(text)...), tokenizer.SepID)
-	gen, err := model.Generate(newBackend(t), base.Scope, base.Config, hookOf(hook), [][]int32{ids}, nil, maxNew)
+	gen, err := model.Generate(backendtest.Backend(t), base.Scope, base.Config, hookOf(hook), [][]int32{ids}, nil, maxNew)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -505,7 +487,7 @@ func TestClientDisconnects(t *testing.T) {
 // of them must still be answered.
 func TestShutdownDrains(t *testing.T) {
 	base := loadBase(t, bases.Text)
-	e, err := serve.New(base, serve.Options{Backend: newBackend(t), MaxNew: 2})
+	e, err := serve.New(base, serve.Options{Backend: backendtest.Backend(t), MaxNew: 2})
 	if err != nil {
 		t.Fatal(err)
 	}
