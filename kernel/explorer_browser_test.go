@@ -12,9 +12,6 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/peftlab/peftlab/pkg/nbui"
-	"github.com/peftlab/peftlab/pkg/nbui/nbuitest"
 )
 
 // The explorer's browser test: JupyterLab in headless Chromium (the machinery of
@@ -152,26 +149,7 @@ func TestExplorerInBrowser(t *testing.T) {
 	if testing.Short() {
 		t.Skip("-short: the explorer's browser test trains four tiny runs and takes a few minutes")
 	}
-	needKernel(t)
-	chrome := nbuitest.Chromium(t)
-	if !haveJupyter("lab") {
-		nbuitest.SkipOrFail(t, "JupyterLab is not installed (only the classic Notebook, Debian's fallback where PyPI is unreachable): run `go run ./kernel install`")
-	}
-	if !nbui.EChartsInstalled() {
-		nbuitest.SkipOrFail(t, "the ECharts scripts are not installed: run `go run ./kernel install`")
-	}
-	root := moduleRoot("..")
-	if root == "" {
-		t.Fatal("not inside the checkout")
-	}
-	shots := filepath.Join(root, "out", "jupyterlab", "explorer")
-	if err := os.MkdirAll(shots, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	old, _ := filepath.Glob(filepath.Join(shots, "*.png"))
-	for _, f := range old {
-		os.Remove(f)
-	}
+	chrome, root, shots := browserSetup(t, "out", "jupyterlab", "explorer")
 	nb := newNotebook("explorer", "..")
 	nb.Cells = nb.Cells[:2] // the title and the pin cell
 	for _, src := range explorerCells {

@@ -152,23 +152,24 @@ type labSession struct {
 	shotSeq int
 }
 
-func TestJupyterLabInBrowser(t *testing.T) {
-	if testing.Short() {
-		t.Skip("-short: the JupyterLab browser test takes a minute or two")
-	}
+// browserSetup checks what a JupyterLab browser test needs (the kernel, Chromium, JupyterLab,
+// the ECharts scripts; skipped, or failed under CI, without them) and empties its screenshot
+// directory under the checkout. It returns Chromium's path, the checkout and that directory.
+func browserSetup(t *testing.T, shotsDir ...string) (chrome, root, shots string) {
+	t.Helper()
 	needKernel(t)
-	chrome := nbuitest.Chromium(t)
+	chrome = nbuitest.Chromium(t)
 	if !haveJupyter("lab") {
 		nbuitest.SkipOrFail(t, "JupyterLab is not installed (only the classic Notebook, Debian's fallback where PyPI is unreachable): run `go run ./kernel install`")
 	}
 	if !nbui.EChartsInstalled() {
 		nbuitest.SkipOrFail(t, "the ECharts scripts are not installed: run `go run ./kernel install`")
 	}
-	root := moduleRoot("..")
+	root = moduleRoot("..")
 	if root == "" {
 		t.Fatal("not inside the checkout")
 	}
-	shots := filepath.Join(root, "out", "jupyterlab")
+	shots = filepath.Join(append([]string{root}, shotsDir...)...)
 	if err := os.MkdirAll(shots, 0o755); err != nil {
 		t.Fatal(err)
 	}
@@ -176,6 +177,14 @@ func TestJupyterLabInBrowser(t *testing.T) {
 	for _, f := range old {
 		os.Remove(f)
 	}
+	return chrome, root, shots
+}
+
+func TestJupyterLabInBrowser(t *testing.T) {
+	if testing.Short() {
+		t.Skip("-short: the JupyterLab browser test takes a minute or two")
+	}
+	chrome, root, shots := browserSetup(t, "out", "jupyterlab")
 	dir := labTree(t, root, map[string][]byte{labNotebook: mustRead(t, filepath.Join(root, "notebooks", labNotebook))})
 
 	// The whole test is bounded: every wait below has its own limit, and this one stops
