@@ -438,7 +438,6 @@ func dirSize(dir string) int64 {
 
 // heartbeat keeps status.json fresh while a run trains.
 type heartbeat struct {
-	path  string
 	mu    sync.Mutex
 	st    Status
 	quit  chan struct{}
@@ -449,7 +448,7 @@ type heartbeat struct {
 func startHeartbeat(path string, steps int) *heartbeat {
 	host, _ := os.Hostname()
 	now := time.Now().UTC()
-	h := &heartbeat{path: path, quit: make(chan struct{}),
+	h := &heartbeat{quit: make(chan struct{}),
 		st: Status{State: Running, PID: os.Getpid(), Host: host, Started: now, Heartbeat: now, Steps: steps}}
 	h.write = func(st Status) { _ = writeJSON(path, st) }
 	h.write(h.st)
