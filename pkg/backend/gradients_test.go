@@ -45,6 +45,22 @@ func TestUpstreamGradientsMatchFiniteDifferences(t *testing.T) {
 		{"dense on a sequence", []int{2, 3, 4}, []int{4, 5}, MatMul},
 		{"attention logits", []int{2, 3, 2, 4}, []int{2, 5, 2, 4}, func(x, y *Node) *Node { return Einsum("bqhd,bkhd->bhqk", x, y) }},
 		{"odd axes", []int{3, 2, 4}, []int{4, 3, 5}, func(x, y *Node) *Node { return DotGeneral(x, []int{2}, []int{0}, y, []int{0}, []int{1}) }},
+		{"logits by head", []int{2, 3, 4, 2}, []int{2, 3, 2, 5}, func(x, y *Node) *Node {
+			return DotGeneral(x, []int{3}, []int{0, 1}, y, []int{2}, []int{0, 1})
+		}},
+		{"logits transposed", []int{2, 3, 4, 2}, []int{2, 3, 5, 2}, func(x, y *Node) *Node {
+			return DotGeneral(x, []int{3}, []int{0, 1}, y, []int{3}, []int{0, 1})
+		}},
+		{"weights times values", []int{2, 3, 4, 5}, []int{2, 3, 5, 2}, func(x, y *Node) *Node {
+			return DotGeneral(x, []int{3}, []int{0, 1}, y, []int{2}, []int{0, 1})
+		}},
+		{"contracting axis in the middle", []int{2, 4, 3, 5}, []int{2, 4, 6}, func(x, y *Node) *Node {
+			return DotGeneral(x, []int{1}, []int{0}, y, []int{1}, []int{0})
+		}},
+		{"rhs with two cross axes", []int{2, 3, 4}, []int{2, 5, 4, 6}, func(x, y *Node) *Node {
+			return DotGeneral(x, []int{2}, []int{0}, y, []int{2}, []int{0})
+		}},
+		{"weight gradient", []int{5, 4}, []int{5, 3}, func(x, y *Node) *Node { return DotGeneral(x, []int{0}, nil, y, []int{0}, nil) }},
 		{"slice of a product", []int{4, 6}, []int{6, 3}, func(x, y *Node) *Node {
 			return Slice(Dot(x, y).Product(), AxisRange(1, 3), AxisRange(0, 2))
 		}},
@@ -89,30 +105,65 @@ func TestUpstreamGradientsMatchFiniteDifferences(t *testing.T) {
 	}
 }
 
-// TestNoIdentityTransposes checks that the gradients of a Dense layer do
-// not end in a Transpose that moves nothing (the input gradient), while the
-// weight gradient's real transpose stays, and that the permutation reader
-// tells the two apart.
-func TestNoIdentityTransposes(t *testing.T) {
+// TestGradientProductsNonTransposed checks that the gradients of a Dense
+// layer and of attention's two products are products in the backend's
+// non-transposed layout (lhs [batch, M, K], rhs [batch, K, N]), that no
+// gradient ends in a transpose that moves nothing, and that the permutation
+// reader tells real and identity transposes apart.
+func TestGradientProductsNonTransposed(t *testing.T) {
 	b, err := New()
 	if err != nil {
 		t.Fatal(err)
 	}
 	r := rand.New(rand.NewPCG(7, 8))
-	x, w := randTensor(r, 6, 4), randTensor(r, 4, 3)
-	var grads []*Node
-	exec := MustNewExec(b, func(x, w *Node) (*Node, *Node) {
-		grads = Gradient(ReduceAllSum(Dot(x, w).Product()), x, w)
-		return grads[0], grads[1]
-	})
-	if _, err := exec.Call(x, w); err != nil {
-		t.Fatal(err)
+	cases := []struct {
+		name         string
+		xDims, yDims []int
+		f            func(x, y *Node) *Node
+	}{
+		{"dense", []int{6, 4}, []int{4, 3}, func(x, w *Node) *Node { return Dot(x, w).Product() }},
+		{"logits", []int{2, 3, 5, 4}, []int{2, 3, 4, 5}, func(q, kT *Node) *Node {
+			return DotGeneral(q, []int{3}, []int{0, 1}, kT, []int{2}, []int{0, 1})
+		}},
+		{"weights times values", []int{2, 3, 5, 5}, []int{2, 3, 5, 4}, func(w, v *Node) *Node {
+			return DotGeneral(w, []int{3}, []int{0, 1}, v, []int{2}, []int{0, 1})
+		}},
 	}
-	if gx := grads[0]; gx.Type() == NodeTypeTranspose {
-		t.Errorf("the input gradient ends in %s, a transpose that moves nothing", gx)
-	}
-	if gw := grads[1]; gw.Type() != NodeTypeTranspose || skipIdentityTranspose(gw) != gw {
-		t.Errorf("the weight gradient %s should end in a real transpose, kept", gw)
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			var grads []*Node
+			exec := MustNewExec(b, func(x, y *Node) (*Node, *Node) {
+				grads = Gradient(ReduceAllSum(c.f(x, y)), x, y)
+				return grads[0], grads[1]
+			})
+			if _, err := exec.Call(randTensor(r, c.xDims...), randTensor(r, c.yDims...)); err != nil {
+				t.Fatal(err)
+			}
+			products := 0
+			for _, g := range grads {
+				if skipIdentityTranspose(g) != g {
+					t.Errorf("gradient %s ends in a transpose that moves nothing", g)
+				}
+				for _, n := range reachable(g) {
+					if n.Type() != NodeTypeDotGeneral {
+						continue
+					}
+					products++
+					p, ok := parseDotAxes(n)
+					if !ok {
+						t.Fatalf("cannot read the axes of %s", n)
+					}
+					lhs := n.Inputs()[0]
+					nb := len(p.lhsBatch)
+					if p.lhsContracting[0] != lhs.Rank()-1 || p.rhsContracting[0] != nb {
+						t.Errorf("gradient product %s is not in the non-transposed layout", n)
+					}
+				}
+			}
+			if products != 2 {
+				t.Errorf("found %d products in the two gradients, want 2", products)
+			}
+		})
 	}
 	var identity, real *Node
 	exec2 := MustNewExec(b, func(x *Node) (*Node, *Node) {
@@ -125,4 +176,23 @@ func TestNoIdentityTransposes(t *testing.T) {
 	if skipIdentityTranspose(real) != real || skipIdentityTranspose(identity) == identity {
 		t.Errorf("square transposes: the real one must be kept, the identity skipped")
 	}
+}
+
+// reachable lists the nodes n is computed from, n included.
+func reachable(n *Node) []*Node {
+	seen := map[*Node]bool{}
+	var out []*Node
+	var walk func(*Node)
+	walk = func(n *Node) {
+		if seen[n] {
+			return
+		}
+		seen[n] = true
+		out = append(out, n)
+		for _, in := range n.Inputs() {
+			walk(in)
+		}
+	}
+	walk(n)
+	return out
 }

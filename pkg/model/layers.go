@@ -90,7 +90,8 @@ func onesLike(n int) []int {
 // itself), otherwise its weights are spread over blocked keys.
 func Attend(q, k, v, allowed *Node) *Node {
 	byHead := func(x *Node) *Node { return TransposeAllAxes(x, 0, 2, 1, 3) }
-	out := attend(byHead(q), byHead(k), byHead(v), AttentionBias(allowed, q.Shape().Dimensions[2]))
+	kT := TransposeAllAxes(k, 0, 2, 3, 1)
+	out := attend(byHead(q), kT, byHead(v), AttentionBias(allowed, q.Shape().Dimensions[2]))
 	return byHead(out)
 }
 
@@ -108,22 +109,25 @@ func AttentionBias(allowed *Node, heads int) *Node {
 	return BroadcastToDims(InsertAxes(bias, 1), b, heads, s, s)
 }
 
-// attend is Attend on q, k, v laid out by head, [B, H, S, dh], with the mask
-// given as AttentionBias; it returns [B, H, S, dh].
+// attend is Attend on q and v laid out by head, [B, H, S, dh], and k
+// transposed, kT [B, H, dh, S], with the mask given as AttentionBias; it
+// returns [B, H, S, dh].
 //
-// In this layout both products are batched matrix products the Go backend's
-// kernels take as they are (batch axes first, contracting axis last or
-// second to last), and GoMLX's gradients of them need no transposes back;
-// laid out [B, S, H, dh] they cost a transpose of the [B, H, S, S] weights
-// and of every [B, S, H, dh] operand in each direction. The 1/√dh scale is
-// applied to q, which is S/dh times smaller than the logits (for dh a power
-// of 4, as in every shipped base, the scale is a power of two and the result
-// is bit-identical to scaling the logits).
-func attend(q, k, v, bias *Node) *Node {
+// In this layout both products are batched matrix products in the form the
+// Go backend's kernels take as they are, lhs [.., M, K] and rhs [.., K, N]
+// (the "non-transposed" layout), and so are their gradients (see
+// backend.InstallGradients). With k as [B, H, S, dh] the logits would be the
+// "transposed" layout, whose small-product kernel on AVX2 machines is ~15x
+// slower (bench/NOTES.md, section 6); laid out [B, S, H, dh], every operand
+// would be copied first. The 1/√dh scale is applied to q, which is S/dh
+// times smaller than the logits (for dh a power of 4, as in every shipped
+// base, the scale is a power of two and the result is bit-identical to
+// scaling the logits).
+func attend(q, kT, v, bias *Node) *Node {
 	dh := q.Shape().Dimensions[3]
 	q = MulScalar(q, 1/math.Sqrt(float64(dh)))
 	batch := []int{0, 1}
-	logits := Add(DotGeneral(q, []int{3}, batch, k, []int{3}, batch), bias)         // [B, H, Sq, Sk]
+	logits := Add(DotGeneral(q, []int{3}, batch, kT, []int{2}, batch), bias)        // [B, H, Sq, Sk]
 	return DotGeneral(softmaxLastAxis(logits), []int{3}, batch, v, []int{2}, batch) // [B, H, Sq, dh]
 }
 
@@ -151,12 +155,15 @@ func softmaxLastAxis(x *Node) *Node {
 func attention(root *mlmodel.Scope, c Config, hook site.Hook, i int, x, bias *Node) *Node {
 	dims := x.Shape().Dimensions
 	b, s := dims[0], dims[1]
-	heads := func(name string) *Node { // [B, H, S, dh]
+	// heads projects x at site name and lays the result out by head with the
+	// given permutation of [B, S, H, dh].
+	heads := func(name string, perm ...int) *Node {
 		y := Linear(root, hook, c.blockSite(i, name), x)
-		return TransposeAllAxes(Reshape(y, b, s, c.Heads, c.HeadDim()), 0, 2, 1, 3)
+		return TransposeAllAxes(Reshape(y, b, s, c.Heads, c.HeadDim()), perm...)
 	}
-	q, k, v := heads("attn/q"), heads("attn/k"), heads("attn/v")
-	out := Reshape(TransposeAllAxes(attend(q, k, v, bias), 0, 2, 1, 3), b, s, c.Width)
+	q, v := heads("attn/q", 0, 2, 1, 3), heads("attn/v", 0, 2, 1, 3) // [B, H, S, dh]
+	kT := heads("attn/k", 0, 2, 3, 1)                                // [B, H, dh, S]
+	out := Reshape(TransposeAllAxes(attend(q, kT, v, bias), 0, 2, 1, 3), b, s, c.Width)
 	return Linear(root, hook, c.blockSite(i, "attn/o"), out)
 }
 
