@@ -38,16 +38,17 @@ import (
 
 var installOnce sync.Once
 
-// InstallGradients registers peftlab's matrix-product gradient in
-// graph.VJPRegistration, GoMLX's global table of gradient functions; it
-// affects every graph built afterwards, on every backend. New calls it; it is
-// idempotent.
+// InstallGradients registers peftlab's matrix-product gradient and the fused
+// softmax's gradient (fused.go) in graph.VJPRegistration, GoMLX's global
+// table of gradient functions; it affects every graph built afterwards, on
+// every backend. New calls it; it is idempotent.
 func InstallGradients() {
 	installOnce.Do(func() {
 		stock := graph.VJPRegistration[graph.NodeTypeDotGeneral]
 		graph.VJPRegistration[graph.NodeTypeDotGeneral] = func(node *graph.Node, v []*graph.Node, s shapes.Shape) []*graph.Node {
 			return dotGeneralVJP(node, v, s, stock)
 		}
+		graph.VJPRegistration[graph.NodeTypeFusedSoftmax] = fusedSoftmaxVJP
 	})
 }
 

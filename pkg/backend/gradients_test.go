@@ -196,3 +196,29 @@ func reachable(n *Node) []*Node {
 	walk(n)
 	return out
 }
+
+// TestFusedSoftmaxGradient checks the fused softmax's registered gradient
+// against GoMLX's decomposed softmax, over a middle and the last axis.
+func TestFusedSoftmaxGradient(t *testing.T) {
+	t.Setenv(EnvVar, "")
+	b, err := New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := rand.New(rand.NewPCG(3, 4))
+	x, w := randTensor(r, 2, 5, 3), randTensor(r, 2, 5, 3)
+	for _, axis := range []int{1, 2} {
+		outs := MustExecOnceN(b, func(x, w *Node) (*Node, *Node) {
+			fused := Gradient(ReduceAllSum(Mul(BackendFusedSoftmax(x, axis), w)), x)[0]
+			e := Exp(Sub(x, ReduceAndKeep(x, ReduceMax, axis)))
+			stock := Gradient(ReduceAllSum(Mul(Div(e, ReduceAndKeep(e, ReduceSum, axis)), w)), x)[0]
+			return fused, stock
+		}, x, w)
+		got, want := tensors.MustCopyFlatData[float64](outs[0]), tensors.MustCopyFlatData[float64](outs[1])
+		for i := range want {
+			if math.Abs(got[i]-want[i]) > 1e-12 {
+				t.Fatalf("axis %d: gradient[%d] = %.15g, the formula's %.15g", axis, i, got[i], want[i])
+			}
+		}
+	}
+}

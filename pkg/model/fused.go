@@ -17,9 +17,10 @@ import (
 // ops (Exp, in float64, one element at a time: see Gelu for how slow
 // math.Exp is here) run on every call, training or not: in the text base's
 // FT step math.Exp took over half the time (bench/NOTES.md, section 2).
-// Every graph gets the same form, so any graph can be differentiated; in a
-// graph that never is, the gradient carrier costs three element-wise passes
-// (see withGradient).
+// The attention's softmax has its gradient registered for the fused op
+// (backend.InstallGradients), so it costs nothing extra forward; the loss's
+// log-normalizer and GELU take theirs through a gradient carrier, which
+// costs two or three element-wise passes in every graph (see withGradient).
 
 // stockOps switches the model to GoMLX's own wrappers and gradients, so
 // tests can compare against them.
@@ -57,7 +58,9 @@ func withGradient(value, x *Node, vjp func(v *Node) *Node) *Node {
 	return Add(StopGradient(value), zero)
 }
 
-// fusedSoftmax is softmax over the last axis without a gradient path.
+// fusedSoftmax is softmax over the last axis: the backend's fused op, whose
+// gradient backend.InstallGradients registers, or the formula where the
+// backend has none.
 func fusedSoftmax(x *Node) *Node {
 	return fusedOr(func() *Node { return BackendFusedSoftmax(x, x.Rank()-1) }, func() *Node {
 		e := Exp(Sub(x, StopGradient(ReduceAndKeep(x, ReduceMax, -1))))

@@ -9,6 +9,7 @@ import (
 	. "github.com/gomlx/gomlx/core/graph" //nolint:revive // GoMLX layer style: graph ops read as math.
 	mlmodel "github.com/gomlx/gomlx/ml/model"
 	"github.com/gomlx/gomlx/ml/model/initializer"
+	"github.com/peftlab/peftlab/pkg/backend"
 	"github.com/peftlab/peftlab/pkg/site"
 )
 
@@ -142,24 +143,15 @@ func attend(q, kT, v, bias *Node) *Node {
 	return DotGeneral(softmaxLastAxis(logits), []int{3}, batch, v, []int{2}, batch) // [B, H, Sq, dh]
 }
 
-// softmaxLastAxis is the backend's fused softmax over the last axis, with
-// the softmax Jacobian applied directly in the backward pass.
-//
-// GoMLX differentiates its fused softmax through the decomposed formula,
-// which recomputes max, exp (in float64 on the Go backend) and sum of the
-// [B, H, S, S] logits for the backward pass. The gradient of y = softmax(x)
-// is y·(v - Σ v·y) for an incoming gradient v: a few products and one sum.
-// See fused.go for why not graph.Softmax.
+// softmaxLastAxis is the backend's fused softmax over the last axis, whose
+// gradient backend.InstallGradients registers (y·(v - Σ v·y)). See fused.go
+// for why not graph.Softmax.
 func softmaxLastAxis(x *Node) *Node {
 	if stockOps {
 		return Softmax(x, -1)
 	}
-	y := fusedSoftmax(x)
-	return withGradient(y, x, func(v *Node) *Node {
-		// The backward pass is not differentiated again: y needs no
-		// StopGradient here (which would copy it).
-		return Mul(y, Sub(v, ReduceAndKeep(Mul(v, y), ReduceSum, -1)))
-	})
+	backend.InstallGradients()
+	return fusedSoftmax(x)
 }
 
 // attention is the multi-head self-attention of block i: sites attn/q, k, v, o.
