@@ -38,8 +38,9 @@ import (
 
 var installOnce sync.Once
 
-// InstallGradients registers peftlab's matrix-product gradient and the fused
-// softmax's gradient (fused.go) in graph.VJPRegistration, GoMLX's global
+// InstallGradients registers peftlab's matrix-product gradient and the
+// gradients of the fused softmax and layer norm (fused.go) in
+// graph.VJPRegistration, GoMLX's global
 // table of gradient functions; it affects every graph built afterwards, on
 // every backend. New calls it; it is idempotent.
 func InstallGradients() {
@@ -49,6 +50,7 @@ func InstallGradients() {
 			return dotGeneralVJP(node, v, s, stock)
 		}
 		graph.VJPRegistration[graph.NodeTypeFusedSoftmax] = fusedSoftmaxVJP
+		graph.VJPRegistration[graph.NodeTypeFusedLayerNorm] = fusedLayerNormVJP
 	})
 }
 

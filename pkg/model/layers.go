@@ -53,32 +53,37 @@ func Linear(root *mlmodel.Scope, hook site.Hook, s site.Site, x *Node) *Node {
 		VariableWithShape(varBiases, shapes.Make(f32, s.Out)).NodeValue(g)
 
 	y := Dot(Reshape(x, -1, s.In), w).Product()
-	y = Add(y, repeatRows(b, y.Shape().Dimensions[0]))
+	// The bias as a product with ones (exact), not a broadcast: see backend.RepeatRows.
+	y = Add(y, backend.RepeatRows(b, y.Shape().Dimensions[0]))
 	outDims := append(append([]int{}, dims[:len(dims)-1]...), s.Out)
 	y = Reshape(y, outDims...)
 	return site.CallLinear(hook, root, s, x, y)
 }
 
-// repeatRows returns b [d] repeated n times, [n, d], as the product of a column of
-// ones and b: exactly b in every row. Added to a [n, d] tensor it is the
-// bias add x + b without broadcasting, which the Go backend runs through a
-// per-element index iterator (about twice the time of a same-shape add, and
-// its gradient is a reduction over rows, 6x slower than the product
-// onesᵀ·v that the gradient of this form is).
-func repeatRows(b *Node, n int) *Node {
-	ones := Ones(b.Graph(), shapes.Make(b.DType(), n, 1))
-	return Dot(ones, InsertAxes(b, 0)).Product()
-}
-
 // LayerNorm normalises x [..., d] over its last axis, then applies the learned
 // "gain" (init 1) and "offset" (init 0) kept in sc's current scope. Epsilon
 // is 1e-5.
+//
+// It runs as the backend's fused layer norm (one pass; its gradient is
+// registered by backend.InstallGradients) and, where the backend has none, as
+// the formula, whose four broadcasts the Go backend would run through its
+// per-element index iterator.
 func LayerNorm(sc *mlmodel.Scope, x *Node) *Node {
 	g := x.Graph()
 	d := x.Shape().Dimensions[x.Rank()-1]
 	gain := sc.WithInitializer(initializer.One).VariableWithShape(varGain, shapes.Make(f32, d)).NodeValue(g)
 	offset := sc.WithInitializer(initializer.Zero).VariableWithShape(varOffset, shapes.Make(f32, d)).NodeValue(g)
+	if stockOps {
+		return layerNorm(x, gain, offset)
+	}
+	backend.InstallGradients()
+	return fusedOr(func() *Node { return BackendFusedLayerNorm(x, []int{x.Rank() - 1}, lnEpsilon, gain, offset) },
+		func() *Node { return layerNorm(x, gain, offset) })
+}
 
+// layerNorm is LayerNorm's formula.
+func layerNorm(x, gain, offset *Node) *Node {
+	d := x.Shape().Dimensions[x.Rank()-1]
 	mean := ReduceAndKeep(x, ReduceMean, -1)
 	centered := Sub(x, mean)
 	variance := ReduceAndKeep(Square(centered), ReduceMean, -1)
