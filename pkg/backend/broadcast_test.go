@@ -18,11 +18,11 @@ func TestBroadcastProducts(t *testing.T) {
 	}
 	r := rand.New(rand.NewPCG(9, 10))
 	x, bias := randTensor(r, 2, 3, 5), randTensor(r, 5)
-	outs := MustExecOnceN(b, func(x, bias *Node) (*Node, *Node, *Node, *Node, *Node, *Node) {
+	outs := MustExecOnceN(b, func(x, bias *Node) []*Node {
 		col := ReduceAndKeep(x, ReduceMax, -1) // [2, 3, 1]
-		return RepeatRows(bias, 6), BroadcastToDims(InsertAxes(bias, 0), 6, 5),
+		return []*Node{RepeatRows(bias, 6), BroadcastToDims(InsertAxes(bias, 0), 6, 5),
 			ExpandLast(col, 5), BroadcastToDims(col, 2, 3, 5),
-			SumRows(x), ReduceSum(x, 0, 1)
+			SumRows(x), ReduceSum(x, 0, 1)}
 	}, x, bias)
 	for i := 0; i < 4; i += 2 {
 		got, want := tensors.MustCopyFlatData[float64](outs[i]), tensors.MustCopyFlatData[float64](outs[i+1])
