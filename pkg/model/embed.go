@@ -9,6 +9,7 @@ import (
 	. "github.com/gomlx/gomlx/core/graph" //nolint:revive // GoMLX layer style.
 	mlmodel "github.com/gomlx/gomlx/ml/model"
 	"github.com/gomlx/gomlx/ml/model/initializer"
+	"github.com/peftlab/peftlab/pkg/backend"
 	"github.com/peftlab/peftlab/pkg/site"
 )
 
@@ -108,7 +109,8 @@ func addPositionAndType(root *mlmodel.Scope, c Config, x *Node, first, kind int)
 	s := x.Shape().Dimensions[1]
 	pos := positionRows(root, c, g, first, s)
 	typ := rows(table(root, scopeType, 2, c.Width, g), kind, 1)
-	return Add(x, InsertAxes(Add(pos, typ), 0))
+	pt := Reshape(Add(pos, typ), s*c.Width) // the same for every example: repeated as a product (backend.RepeatRows)
+	return Add(x, Reshape(backend.RepeatRows(pt, x.Shape().Dimensions[0]), x.Shape().Dimensions...))
 }
 
 // embedText embeds tokens, runs the input/text hook, then adds positions and
