@@ -89,7 +89,10 @@ interop:
 # The README's results section: the AdaLink paper's claims judged on full-mode runs. Runs the
 # tutorials (02-05) with -full until no grid reports points left (a cell stops at its time
 # budget and the next pass continues from the store; at most RESULTS_PASSES passes), then
-# writes the section (cmd/results) and exports every run to out/results/runs.{csv,json}.
+# merges the store's finished full-mode runs into the committed archive results/runs.json,
+# writes the section from the archive (cmd/results) and exports those runs to
+# out/results/runs.{csv,json}. The store is one machine's cache; the archive is what
+# accumulates across machines and sessions (commit it with the README).
 # Hours on two CPU cores; never part of `make test`.
 TUTORIALS      := $(filter notebooks/02_% notebooks/03_% notebooks/04_% notebooks/05_%,$(NOTEBOOKS))
 RESULTS_PASSES ?= 30
@@ -101,4 +104,4 @@ results: install
 		if ! grep -l "run again to continue" $(patsubst notebooks/%,out/notebooks/%,$(TUTORIALS)) >/dev/null 2>&1; then break; fi; \
 		if [ $$pass = $(RESULTS_PASSES) ]; then echo "results: grids still incomplete after $$pass passes"; exit 1; fi; \
 	done
-	$(GOCMD) run ./cmd/results -store notebooks/runs -readme README.md -csv out/results/runs.csv -json out/results/runs.json
+	$(GOCMD) run ./cmd/results -store notebooks/runs -archive results/runs.json -readme README.md -csv out/results/runs.csv -json out/results/runs.json

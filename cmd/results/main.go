@@ -3,10 +3,12 @@
 // `make results` first runs the tutorial notebooks in full mode until every grid is complete
 // (finished runs come from the store, so each pass only adds what is missing), then runs
 //
-//	go run ./cmd/results -store notebooks/runs -readme README.md
+//	go run ./cmd/results -store notebooks/runs -archive results/runs.json -readme README.md
 //
-// Without -readme it prints the section. -csv and -json export every run of the store
-// (lab.ExportCSV, lab.ExportJSON).
+// The claims are judged on the archive's runs together with the store's finished full-mode
+// runs, and with -readme the archive is rewritten with both (see archive.go). Without
+// -readme it prints the section. -csv and -json export the runs judged (lab.ExportCSV,
+// lab.ExportJSON): the store's, or with -archive the merged full-mode runs.
 package main
 
 import (
@@ -35,6 +37,7 @@ func main() {
 func run(args []string, stdout io.Writer) error {
 	fs := flag.NewFlagSet("results", flag.ContinueOnError)
 	store := fs.String("store", "notebooks/runs", "the run store the notebooks filled")
+	archivePath := fs.String("archive", "", "the committed archive of full-mode runs to judge together with the store (rewritten with -readme)")
 	readme := fs.String("readme", "", "write the section into this file, between the results markers (default: print it)")
 	csvPath := fs.String("csv", "", "also export every run of the store as CSV to this file")
 	jsonPath := fs.String("json", "", "also export every run of the store as JSON to this file")
@@ -44,16 +47,28 @@ func run(args []string, stdout io.Writer) error {
 	if fs.NArg() > 0 {
 		return fmt.Errorf("unexpected arguments %q", fs.Args())
 	}
-	if _, err := os.Stat(*store); err != nil {
-		return fmt.Errorf("no run store at %s: run the tutorial notebooks first (make results)", *store)
+	var archive []lab.Summary
+	if *archivePath != "" {
+		a, err := readArchive(*archivePath)
+		if err != nil {
+			return err
+		}
+		archive = a
 	}
-	s, err := lab.OpenStore(*store)
-	if err != nil {
-		return err
+	var sums []lab.Summary
+	if _, err := os.Stat(*store); err == nil {
+		s, err := lab.OpenStore(*store)
+		if err != nil {
+			return err
+		}
+		if sums, err = s.List(); err != nil {
+			return err
+		}
+	} else if len(archive) == 0 {
+		return fmt.Errorf("no run store at %s and no archived runs: run the tutorial notebooks first (make results)", *store)
 	}
-	sums, err := s.List()
-	if err != nil {
-		return err
+	if *archivePath != "" {
+		sums = merge(archive, sums)
 	}
 	full := 0
 	for _, sum := range sums {
@@ -80,6 +95,11 @@ func run(args []string, stdout io.Writer) error {
 	if *readme == "" {
 		_, err := io.WriteString(stdout, section)
 		return err
+	}
+	if *archivePath != "" {
+		if err := writeArchive(*archivePath, sums); err != nil {
+			return err
+		}
 	}
 	doc, err := os.ReadFile(*readme)
 	if err != nil {

@@ -61,4 +61,36 @@ func TestWritesTheReadmeSection(t *testing.T) {
 	if err := run([]string{"-store", filepath.Join(dir, "none")}, &out); err == nil {
 		t.Error("a missing store: no error")
 	}
+
+	// The archive: the first pass stores the six full-mode runs (not the fast one); a later
+	// pass on another machine, without the store, judges the same runs, and its own store's
+	// new seed joins them.
+	archive := filepath.Join(dir, "results", "runs.json")
+	if err := run([]string{"-store", store, "-archive", archive, "-readme", readme}, &out); err != nil {
+		t.Fatal(err)
+	}
+	var kept []lab.Summary
+	if data, err := os.ReadFile(archive); err != nil || json.Unmarshal(data, &kept) != nil || len(kept) != 6 {
+		t.Fatalf("archive: %v, %d runs", err, len(kept))
+	}
+	_ = os.RemoveAll(store)
+	plant("b4", lab.Summary{Base: "vlm-instruct", Task: "mnist-parity", Method: "ADALINK", Rank: 1, Placement: "both",
+		Steps: 200, Seed: 4, Metric: "accuracy", Scores: map[string]float64{lab.SplitTest: 0.5}})
+	if err := run([]string{"-store", store, "-archive", archive, "-readme", readme}, &out); err != nil {
+		t.Fatal(err)
+	}
+	got, _ = os.ReadFile(readme)
+	if s := string(got); !strings.Contains(s, "7 full-mode runs") || !strings.Contains(s, "| AdaLink r=1 both | 80.0% ± 20.0 (n=4) |") {
+		t.Errorf("section from the archive and a new store:\n%s", s)
+	}
+	_ = os.RemoveAll(store)
+	if err := run([]string{"-store", store, "-archive", archive}, &out); err != nil {
+		t.Errorf("the archive alone: %v", err)
+	}
+	data, _ := os.ReadFile(archive)
+	bad := strings.Replace(string(data), `"base"`, `"bsae"`, 1)
+	_ = os.WriteFile(archive, []byte(bad), 0o644)
+	if err := run([]string{"-store", store, "-archive", archive}, &out); err == nil || !strings.Contains(err.Error(), "bsae") {
+		t.Errorf("an archive with an unknown field: %v", err)
+	}
 }
