@@ -88,3 +88,40 @@ func writeArchive(path string, sums []lab.Summary) error {
 		return enc.Encode(sums)
 	})
 }
+
+// withBackends fills in the backend of store runs whose summaries predate the field, from
+// their config.json (the run's identity), so that every archived run says where it ran.
+func withBackends(store string, sums []lab.Summary) {
+	for i, s := range sums {
+		if s.Backend != "" {
+			continue
+		}
+		var c struct {
+			Identity struct {
+				Backend string `json:"backend"`
+			} `json:"identity"`
+		}
+		if data, err := os.ReadFile(filepath.Join(store, s.ID, "config.json")); err == nil && json.Unmarshal(data, &c) == nil {
+			sums[i].Backend = c.Identity.Backend
+		}
+	}
+}
+
+// backends lists the distinct backends the runs ran on, "unrecorded" for runs without one.
+func backends(sums []lab.Summary) string {
+	var out []string
+	for _, s := range sums {
+		b := s.Backend
+		if b == "" {
+			b = "unrecorded"
+		}
+		if !slices.Contains(out, b) {
+			out = append(out, b)
+		}
+	}
+	slices.Sort(out)
+	if len(out) == 0 {
+		return "none"
+	}
+	return strings.Join(out, "; ")
+}

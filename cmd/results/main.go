@@ -64,6 +64,7 @@ func run(args []string, stdout io.Writer) error {
 		if sums, err = s.List(); err != nil {
 			return err
 		}
+		withBackends(*store, sums)
 	} else if len(archive) == 0 {
 		return fmt.Errorf("no run store at %s and no archived runs: run the tutorial notebooks first (make results)", *store)
 	}
@@ -90,8 +91,12 @@ func run(args []string, stdout io.Writer) error {
 			return err
 		}
 	}
+	from := "`" + *store + "`"
+	if *archivePath != "" {
+		from = "`" + *archivePath + "` and `" + *store + "`"
+	}
 	section := claims.Markdown(claims.Evaluate(sums), claims.Meta{Date: time.Now().Format("2006-01-02"),
-		Machine: machine(), Backend: backend.Describe(), Store: *store, Runs: full})
+		Machine: machine(), Backend: backends(sums), Store: from, Runs: full})
 	if *readme == "" {
 		_, err := io.WriteString(stdout, section)
 		return err

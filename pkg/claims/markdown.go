@@ -8,6 +8,9 @@ import (
 
 // Meta says where the numbers come from.
 type Meta struct {
+	// Date and Machine say when and where the section was written; Store names where the
+	// runs came from and Backend the backends they ran on (runs may come from several
+	// machines: cmd/results merges an archive with the store).
 	Date, Machine, Backend, Store string
 	// Runs counts the full-mode runs in the store.
 	Runs int
@@ -23,12 +26,12 @@ const (
 // behind it and how they were compared.
 func Markdown(findings []Finding, m Meta) string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "Numbers from `make results` (%s; %s; backend %s; %d full-mode runs in `%s`). Each configuration ran with 3 seeds; "+
+	fmt.Fprintf(&b, "Numbers from `make results` (written %s on %s; %d full-mode runs from %s, run on %s). Each configuration ran with 3 seeds; "+
 		"a score is the mean ± the sample standard deviation over seeds, on the test examples, for the learning rate "+
 		"chosen on the validation examples. Two means differ when their difference exceeds twice its standard error; "+
 		"a verdict is \"not settled at this scale\" when it does not. These are 0.4M-weight bases trained for a few "+
 		"hundred steps on CPUs: the verdicts are about this scale, not about the paper's models.\n\n",
-		m.Date, m.Machine, m.Backend, m.Runs, m.Store)
+		m.Date, m.Machine, m.Runs, m.Store, m.Backend)
 	b.WriteString("| # | the paper's claim | verdict here |\n|---|---|---|\n")
 	for _, f := range findings {
 		fmt.Fprintf(&b, "| %d | %s | **%s** |\n", f.N, f.Claim, f.Verdict)

@@ -46,6 +46,9 @@ type Summary struct {
 	Test       int  `json:"test,omitempty"`
 	MaxLen     int  `json:"max_len,omitempty"`
 	Fast       bool `json:"fast,omitempty"`
+	// Backend is the compute backend that ran it (backend.Describe: matrix-product kernel
+	// and GoMLX version too), so runs gathered from several machines say where each ran.
+	Backend string `json:"backend,omitempty"`
 	// Step is the last step a running or interrupted run reported.
 	Step int `json:"step,omitempty"`
 
@@ -81,7 +84,7 @@ func (c runConfig) summary() Summary {
 	id := c.Identity
 	s := Summary{ID: c.ID, Name: c.Name, Base: id.Base, Task: id.Task, Methods: id.Methods,
 		LR: id.Training.LR, Seed: id.Training.Seed, Steps: id.Training.Steps, BatchSize: id.Training.BatchSize, Fast: id.Fast,
-		Validation: id.Validation, Test: id.Test, MaxLen: id.MaxLen}
+		Validation: id.Validation, Test: id.Test, MaxLen: id.MaxLen, Backend: id.Backend}
 	s.Method, s.Rank, s.Placement = describeMethods(id.Methods)
 	return s
 }
