@@ -36,7 +36,9 @@ func Gelu(x *Node) *Node {
 	if stockOps {
 		return gelu(x).y
 	}
-	g := gelu(StopGradient(x))
+	// No StopGradient on x: withGradient stops the gradient at g.y already, and on the Go
+	// backend a StopGradient of a tensor with other consumers is a copy.
+	g := gelu(x)
 	return withGradient(g.y, x, func(v *Node) *Node {
 		a := geluA
 		dp := MulScalar(g.z, 6*a[5]) // p'(z) by Horner's rule
