@@ -253,7 +253,7 @@ func text(sums []lab.Summary) Finding {
 func finish(f Finding, v Verdict, measured bool, notes []string) Finding {
 	if !measured {
 		f.Verdict = NotMeasured
-		f.Note = fmt.Sprintf("The store lacks full-mode runs with %d seeds for some of these configurations: run `make results`.", MinSeeds)
+		f.Note = fmt.Sprintf("Some of these configurations have fewer than %d seeds of full-mode runs yet: run `make results`.", MinSeeds)
 		return f
 	}
 	f.Verdict, f.Note = v, joinNotes(notes)
