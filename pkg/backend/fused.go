@@ -30,7 +30,9 @@ func fusedSoftmaxVJP(node *graph.Node, v []*graph.Node, _ shapes.Shape) []*graph
 	if !ok {
 		panic("backend: cannot read the axis of " + node.String())
 	}
-	y := graph.StopGradient(node) // the backward pass is not differentiated again
+	// The backward pass is not differentiated again: no StopGradient on y, which on the Go
+	// backend would copy it.
+	y := node
 	sum := graph.ReduceAndKeep(graph.Mul(v[0], y), graph.ReduceSum, axis)
 	if axis == y.Rank()-1 || axis == -1 {
 		sum = ExpandLast(sum, y.Shape().Dimensions[y.Rank()-1])
@@ -81,8 +83,7 @@ func fusedLayerNormVJP(node *graph.Node, v []*graph.Node, _ shapes.Shape) []*gra
 
 	mean := func(t *graph.Node) *graph.Node { return graph.ReduceAndKeep(t, graph.ReduceMean, -1) }
 	expand := func(t *graph.Node) *graph.Node { return ExpandLast(t, d) }
-	x = graph.StopGradient(x)
-	xc := graph.Sub(x, expand(mean(x)))
+	xc := graph.Sub(x, expand(mean(x))) // not differentiated again: no StopGradient (a copy)
 	r := expand(graph.Inverse(graph.Sqrt(graph.AddScalar(mean(graph.Square(xc)), eps))))
 	xhat := graph.Mul(xc, r)
 
@@ -92,7 +93,7 @@ func fusedLayerNormVJP(node *graph.Node, v []*graph.Node, _ shapes.Shape) []*gra
 	}
 	u := dy
 	if gamma != nil {
-		u = graph.Mul(dy, rowsOf(graph.StopGradient(gamma)))
+		u = graph.Mul(dy, rowsOf(gamma))
 	}
 	dx := graph.Mul(r, graph.Sub(graph.Sub(u, expand(mean(u))), graph.Mul(xhat, expand(mean(graph.Mul(u, xhat))))))
 	grads := []*graph.Node{dx}
