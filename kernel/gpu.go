@@ -17,6 +17,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/peftlab/peftlab/pkg/backend"
 	"github.com/peftlab/peftlab/pkg/fetch"
 	"github.com/peftlab/peftlab/pkg/labdir"
 )
@@ -48,19 +49,7 @@ type nvidiaInfo struct {
 }
 
 func (n nvidiaInfo) String() string {
-	models := map[string]int{}
-	var order []string
-	for _, g := range n.GPUs {
-		if models[g] == 0 {
-			order = append(order, g)
-		}
-		models[g]++
-	}
-	var parts []string
-	for _, g := range order {
-		parts = append(parts, fmt.Sprintf("%d× %s", models[g], g))
-	}
-	return fmt.Sprintf("%s (driver %s, CUDA %d)", strings.Join(parts, ", "), n.Driver, n.CUDA)
+	return fmt.Sprintf("%s (driver %s, CUDA %d)", backend.Tally(n.GPUs), n.Driver, n.CUDA)
 }
 
 var (

@@ -58,23 +58,29 @@ func readGPUs() string {
 	if len(names) == 0 {
 		return ""
 	}
-	counts := map[string]int{}
-	var order []string
-	for _, n := range names {
-		if counts[n] == 0 {
-			order = append(order, n)
-		}
-		counts[n]++
-	}
-	var parts []string
-	for _, n := range order {
-		parts = append(parts, fmt.Sprintf("%d× %s", counts[n], n))
-	}
-	s := strings.Join(parts, ", ")
+	s := Tally(names)
 	if driver != "" {
 		s += " (driver " + driver + ")"
 	}
 	return s
+}
+
+// Tally names GPU models with their counts in order of first appearance:
+// "2× NVIDIA H100, 1× NVIDIA A10".
+func Tally(models []string) string {
+	counts := map[string]int{}
+	var order []string
+	for _, m := range models {
+		if counts[m] == 0 {
+			order = append(order, m)
+		}
+		counts[m]++
+	}
+	parts := make([]string, len(order))
+	for i, m := range order {
+		parts[i] = fmt.Sprintf("%d× %s", counts[m], m)
+	}
+	return strings.Join(parts, ", ")
 }
 
 // isCUDA reports whether an XLA configuration names a CUDA plugin (by name or by the path of

@@ -33,3 +33,13 @@ func TestDescribeCUDA(t *testing.T) {
 		t.Errorf("Describe() for xla:cpu mentions GPUs: %q", d)
 	}
 }
+
+func TestTally(t *testing.T) {
+	got := Tally([]string{"NVIDIA H100", "NVIDIA A10", "NVIDIA H100"})
+	if want := "2× NVIDIA H100, 1× NVIDIA A10"; got != want {
+		t.Errorf("Tally = %q, want %q", got, want)
+	}
+	if got := Tally(nil); got != "" {
+		t.Errorf("Tally(nil) = %q, want empty", got)
+	}
+}
