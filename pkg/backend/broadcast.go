@@ -30,6 +30,20 @@ func ExpandLast(x *graph.Node, n int) *graph.Node {
 	return graph.Reshape(out, append(append([]int{}, dims[:len(dims)-1]...), n)...)
 }
 
+// SumLast returns the sum of x [..., k] over its last axis, [...], as the
+// product x·onesᵀ with ones [1, k] (both operands contracting their last
+// axis). That layout runs on the backend's vectorized small kernels when k is
+// long (a vocabulary); ReduceSum walks the same elements through a per-element
+// output iterator, and x·ones[k, 1] runs a kernel with one output column
+// (bench/NOTES.md, sections 8 and 10).
+func SumLast(x *graph.Node) *graph.Node {
+	dims := x.Shape().Dimensions
+	k := dims[len(dims)-1]
+	ones := graph.Ones(x.Graph(), shapes.Make(x.DType(), 1, k))
+	sums := graph.DotGeneral(graph.Reshape(x, -1, k), []int{1}, nil, ones, []int{1}, nil)
+	return graph.Reshape(sums, dims[:len(dims)-1]...)
+}
+
 // SumRows returns the sum of x [..., d] over all its axes but the last, [d],
 // as the product onesᵀ·x.
 func SumRows(x *graph.Node) *graph.Node {

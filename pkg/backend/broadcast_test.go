@@ -22,7 +22,7 @@ func TestBroadcastProducts(t *testing.T) {
 		col := ReduceAndKeep(x, ReduceMax, -1) // [2, 3, 1]
 		return []*Node{RepeatRows(bias, 6), BroadcastToDims(InsertAxes(bias, 0), 6, 5),
 			ExpandLast(col, 5), BroadcastToDims(col, 2, 3, 5),
-			SumRows(x), ReduceSum(x, 0, 1)}
+			SumRows(x), ReduceSum(x, 0, 1), SumLast(x), ReduceSum(x, -1)}
 	}, x, bias)
 	for i := 0; i < 4; i += 2 {
 		got, want := tensors.MustCopyFlatData[float64](outs[i]), tensors.MustCopyFlatData[float64](outs[i+1])
@@ -35,10 +35,15 @@ func TestBroadcastProducts(t *testing.T) {
 			}
 		}
 	}
-	got, want := tensors.MustCopyFlatData[float64](outs[4]), tensors.MustCopyFlatData[float64](outs[5])
-	for j := range want {
-		if d := got[j] - want[j]; d > 1e-12 || d < -1e-12 {
-			t.Fatalf("SumRows[%d] = %g, ReduceSum gives %g", j, got[j], want[j])
+	for i, name := range map[int]string{4: "SumRows", 6: "SumLast"} {
+		if !outs[i].Shape().Equal(outs[i+1].Shape()) {
+			t.Fatalf("%s: shape %s, want %s", name, outs[i].Shape(), outs[i+1].Shape())
+		}
+		got, want := tensors.MustCopyFlatData[float64](outs[i]), tensors.MustCopyFlatData[float64](outs[i+1])
+		for j := range want {
+			if d := got[j] - want[j]; d > 1e-12 || d < -1e-12 {
+				t.Fatalf("%s[%d] = %g, ReduceSum gives %g", name, j, got[j], want[j])
+			}
 		}
 	}
 }

@@ -89,8 +89,8 @@ func parseDotAxes(n *graph.Node) (dotAxes, bool) {
 //
 // With y = [batch, aX..., bX...] (aX, bX: the operands' cross axes):
 //
-//	∂a = Σ over bX of v·b   (needs bX to be one axis: one contracting axis)
-//	∂b = Σ over aX of a·v   (needs aX to be one axis)
+//	∂a = Σ over bX of v·b   (bX one axis, or adjacent axes reshaped into one)
+//	∂b = Σ over aX of a·v   (likewise aX: a dense layer on [B, S, d] has two)
 //
 // An operand whose gradient cannot be written so takes stock's.
 func dotGeneralVJP(node *graph.Node, v []*graph.Node, s shapes.Shape, stock graph.VJP) []*graph.Node {
@@ -115,19 +115,53 @@ func dotGeneralVJP(node *graph.Node, v []*graph.Node, s shapes.Shape, stock grap
 	aX, bX := crossAxes(a.Rank(), nb, ca), crossAxes(b.Rank(), nb, cb)
 
 	grads := make([]*graph.Node, 2)
-	if len(bX) == 1 {
+	switch {
+	case len(bX) == 1:
 		// Σ_n dy[batch, aX..., n]·b[batch, (k, n)]: [batch, aX..., k] or [batch, k, aX...].
 		grads[0] = product(dy, nb+len(aX), b, bX[0], nb, ca, false)
-	} else {
+	case contiguous(bX):
+		// b's cross axes summed over as one: b [batch, (k, N)], dy [batch, aX..., N].
+		b2, n := mergeAxes(b, bX), bX[0]
+		grads[0] = product(mergeAxes(dy, crossAxes(dy.Rank(), nb+len(aX), -1)), nb+len(aX), b2, n, nb, ca, false)
+	default:
 		grads[0] = fallback(0)
 	}
-	if len(aX) == 1 {
+	switch {
+	case len(aX) == 1:
 		// Σ_m a[batch, (m, k)]·dy[batch, m, bX...]: [batch, k, bX...] or [batch, bX..., k].
 		grads[1] = product(a, aX[0], dy, nb, nb, cb, true)
-	} else {
+	case contiguous(aX):
+		// A dense layer on a sequence (x [B, S, d]·w [d, r]): a's cross axes summed over as
+		// one, a [batch, (M, k)], dy [batch, M, bX...].
+		dyAX := make([]int, len(aX))
+		for i := range dyAX {
+			dyAX[i] = nb + i
+		}
+		grads[1] = product(mergeAxes(a, aX), aX[0], mergeAxes(dy, dyAX), nb, nb, cb, true)
+	default:
 		grads[1] = fallback(1)
 	}
 	return grads
+}
+
+// contiguous reports whether axes (increasing) are adjacent.
+func contiguous(axes []int) bool {
+	return len(axes) > 0 && axes[len(axes)-1]-axes[0] == len(axes)-1
+}
+
+// mergeAxes reshapes n so that its adjacent axes (increasing, contiguous)
+// become one axis at axes[0]: a reshape, no reordering of elements.
+func mergeAxes(n *graph.Node, axes []int) *graph.Node {
+	if len(axes) <= 1 {
+		return n
+	}
+	dims := n.Shape().Dimensions
+	merged := 1
+	for _, a := range axes {
+		merged *= dims[a]
+	}
+	out := slices.Concat(dims[:axes[0]], []int{merged}, dims[axes[len(axes)-1]+1:])
+	return graph.Reshape(n, out...)
 }
 
 // leading reports whether axes are 0, 1, ..., len(axes)-1.

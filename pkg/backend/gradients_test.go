@@ -60,6 +60,12 @@ func TestUpstreamGradientsMatchFiniteDifferences(t *testing.T) {
 		{"rhs with two cross axes", []int{2, 3, 4}, []int{2, 5, 4, 6}, func(x, y *Node) *Node {
 			return DotGeneral(x, []int{2}, []int{0}, y, []int{2}, []int{0})
 		}},
+		{"rhs with two adjacent cross axes", []int{2, 3, 4}, []int{2, 4, 5, 3}, func(x, y *Node) *Node {
+			return DotGeneral(x, []int{2}, []int{0}, y, []int{1}, []int{0})
+		}},
+		{"lhs contracting first, two cross axes", []int{4, 2, 3}, []int{4, 5}, func(x, y *Node) *Node {
+			return DotGeneral(x, []int{0}, nil, y, []int{0}, nil)
+		}},
 		{"weight gradient", []int{5, 4}, []int{5, 3}, func(x, y *Node) *Node { return DotGeneral(x, []int{0}, nil, y, []int{0}, nil) }},
 		{"slice of a product", []int{4, 6}, []int{6, 3}, func(x, y *Node) *Node {
 			return Slice(Dot(x, y).Product(), AxisRange(1, 3), AxisRange(0, 2))
@@ -122,6 +128,7 @@ func TestGradientProductsNonTransposed(t *testing.T) {
 		f            func(x, y *Node) *Node
 	}{
 		{"dense", []int{6, 4}, []int{4, 3}, func(x, w *Node) *Node { return Dot(x, w).Product() }},
+		{"dense on a sequence", []int{2, 6, 4}, []int{4, 3}, MatMul}, // AdaLink's x·A on [B, S, d]
 		{"logits", []int{2, 3, 5, 4}, []int{2, 3, 4, 5}, func(q, kT *Node) *Node {
 			return DotGeneral(q, []int{3}, []int{0, 1}, kT, []int{2}, []int{0, 1})
 		}},

@@ -7,6 +7,7 @@ import (
 	"github.com/gomlx/compute"
 	. "github.com/gomlx/gomlx/core/graph" //nolint:revive // GoMLX layer style.
 	"github.com/gomlx/gomlx/support/exceptions"
+	"github.com/peftlab/peftlab/pkg/backend"
 )
 
 // The model's softmaxes (attention, and the loss's log-normalizer) run as
@@ -49,12 +50,17 @@ func fusedOr(fused, fallback func() *Node) (out *Node) {
 // (sg = StopGradient), so its value is value exactly, at the cost of three
 // element-wise passes; vjp's nodes are built by the backward pass only. When
 // value has fewer axes than x (a reduction over x's last axis), the zero is
-// summed over that axis.
+// x's row sums minus themselves, and vjp receives v repeated along x's last
+// axis.
 func withGradient(value, x *Node, vjp func(v *Node) *Node) *Node {
-	zero := IdentityWithCustomGradient(Sub(x, StopGradient(x)), func(_, v *Node) *Node { return vjp(v) })
 	if value.Rank() < x.Rank() {
-		zero = ReduceSum(zero, -1)
+		// Summing a zero [..., k] would cost a pass and a slow reduction over x: the
+		// carrier is x's row sums instead (a product, backend.SumLast), minus
+		// themselves. The gradient reaching x is v repeated along the last axis.
+		sums := backend.SumLast(IdentityWithCustomGradient(x, func(_, v *Node) *Node { return vjp(v) }))
+		return Add(StopGradient(value), Sub(sums, StopGradient(sums)))
 	}
+	zero := IdentityWithCustomGradient(Sub(x, StopGradient(x)), func(_, v *Node) *Node { return vjp(v) })
 	return Add(StopGradient(value), zero)
 }
 
