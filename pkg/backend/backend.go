@@ -177,7 +177,9 @@ func Describe() string {
 // MatmulPath names the float32 matrix-product kernels the pure-Go backend runs
 // in this process: "simd:avx512" or "simd:avx2" when the binary was built with
 // GOEXPERIMENT=simd on a CPU that has them, otherwise "portable" (scalar Go
-// loops), with the reason in parentheses. It follows the same rules and
+// loops), with the reason in parentheses; "none" under GOMLX_DOT_MATMUL=false,
+// which in compute v0.1.3 leaves the float32 layouts without any kernel (a
+// product then fails to compile). It follows the same rules and
 // environment switches as the backend's own kernel registration
 // (GOMLX_DOT_MATMUL, GOMLX_SIMD_AVX512, GOMLX_SIMD_AVX2).
 func MatmulPath() string {
@@ -185,7 +187,7 @@ func MatmulPath() string {
 		return "portable (built without GOEXPERIMENT=simd)"
 	}
 	if !envBool("GOMLX_DOT_MATMUL") {
-		return "portable (GOMLX_DOT_MATMUL=false)"
+		return "none (GOMLX_DOT_MATMUL=false switches off every float32 product kernel: products fail)"
 	}
 	avx512, avx2 := cpuAVX512(), cpuAVX2()
 	switch {

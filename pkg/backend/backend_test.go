@@ -93,7 +93,7 @@ func TestMatmulPath(t *testing.T) {
 		}
 	}
 	t.Setenv("GOMLX_DOT_MATMUL", "0")
-	if got := MatmulPath(); !strings.HasPrefix(got, "portable") {
-		t.Errorf("GOMLX_DOT_MATMUL=0: MatmulPath() = %q, want portable", got)
+	if got := MatmulPath(); !strings.HasPrefix(got, "none") {
+		t.Errorf("GOMLX_DOT_MATMUL=0: MatmulPath() = %q, want none", got)
 	}
 }
