@@ -121,8 +121,8 @@ func dotGeneralVJP(node *graph.Node, v []*graph.Node, s shapes.Shape, stock grap
 		grads[0] = product(dy, nb+len(aX), b, bX[0], nb, ca, false)
 	case contiguous(bX):
 		// b's cross axes summed over as one: b [batch, (k, N)], dy [batch, aX..., N].
-		b2, n := mergeAxes(b, bX), bX[0]
-		grads[0] = product(mergeAxes(dy, crossAxes(dy.Rank(), nb+len(aX), -1)), nb+len(aX), b2, n, nb, ca, false)
+		dyBX := span(nb+len(aX), dy.Rank())
+		grads[0] = product(mergeAxes(dy, dyBX), dyBX[0], mergeAxes(b, bX), bX[0], nb, ca, false)
 	default:
 		grads[0] = fallback(0)
 	}
@@ -133,15 +133,20 @@ func dotGeneralVJP(node *graph.Node, v []*graph.Node, s shapes.Shape, stock grap
 	case contiguous(aX):
 		// A dense layer on a sequence (x [B, S, d]·w [d, r]): a's cross axes summed over as
 		// one, a [batch, (M, k)], dy [batch, M, bX...].
-		dyAX := make([]int, len(aX))
-		for i := range dyAX {
-			dyAX[i] = nb + i
-		}
-		grads[1] = product(mergeAxes(a, aX), aX[0], mergeAxes(dy, dyAX), nb, nb, cb, true)
+		grads[1] = product(mergeAxes(a, aX), aX[0], mergeAxes(dy, span(nb, nb+len(aX))), nb, nb, cb, true)
 	default:
 		grads[1] = fallback(1)
 	}
 	return grads
+}
+
+// span is the axes from, from+1, ..., to-1.
+func span(from, to int) []int {
+	out := make([]int, 0, to-from)
+	for a := from; a < to; a++ {
+		out = append(out, a)
+	}
+	return out
 }
 
 // contiguous reports whether axes (increasing) are adjacent.
