@@ -28,7 +28,7 @@ NOTEBOOKS := $(sort $(wildcard notebooks/*.ipynb))
 # Packages with go test benchmarks (a _test.go file declaring func Benchmark...).
 BENCH_PKGS = $(sort $(patsubst %/,./%,$(dir $(shell grep -rl --include='*_test.go' '^func Benchmark' pkg kernel 2>/dev/null))))
 
-.PHONY: lab test install data bench bench-go notebooks
+.PHONY: lab test install data bench bench-xla test-xla bench-go notebooks
 
 # Install JupyterLab with nbconvert from PyPI into a venv under ~/.cache/peftlab (hash-pinned:
 # kernel/jupyter/requirements.txt; Debian's classic Notebook where PyPI cannot be reached), build
@@ -59,6 +59,21 @@ data:
 # ARGS passes flags, e.g. make bench ARGS='-models bench-lm -rows ft'.
 bench:
 	$(GOCMD) run ./cmd/bench -json bench/results.json $(ARGS)
+
+# The same table with peftlab on XLA's CPU compiler (GOMLX_BACKEND=xla:cpu; built with -tags xla,
+# which needs cgo and a C compiler): installs XLA's CPU PJRT plugin from PyPI on first use
+# (hash-pinned, 63 MB; `go run ./kernel xla-cpu` does only that) and writes bench/results-xla-cpu.json.
+bench-xla:
+	$(GOCMD) run -tags xla ./cmd/bench -backend xla:cpu -json bench/results-xla-cpu.json $(ARGS)
+
+# The numerical tests of the model, the methods and the trainer on XLA's CPU compiler: the
+# same references as on the pure-Go backend (float64 loops, formulas, stock gradients).
+# Installs the plugin like bench-xla; never part of `make test`.
+XLA_TEST_PKGS := ./pkg/backend ./pkg/model ./pkg/peft/... ./pkg/trainer
+test-xla:
+	@vars="$$($(KERNEL) xla-cpu)" || exit 1; eval "$$vars"; \
+		echo $(GOCMD) test -tags xla -count=1 $(ARGS) $(XLA_TEST_PKGS) "(GOMLX_BACKEND=$$GOMLX_BACKEND)"; \
+		$(GOCMD) test -tags xla -count=1 $(ARGS) $(XLA_TEST_PKGS)
 
 # The go test benchmarks of the packages.
 bench-go:

@@ -361,7 +361,7 @@ func setupGPU(log *logger, cuda int) (env map[string]string, changed bool, err e
 		return nil, false, err
 	}
 	if probe {
-		out, err := probeGPU(env)
+		out, err := probeXLA(env, "the CUDA plugin")
 		if err != nil {
 			return nil, false, err
 		}
@@ -386,16 +386,17 @@ func needCgo(log *logger) error {
 	return fetch.Apt("gcc", "libc6-dev")
 }
 
-// probeGPU builds and runs kernel/gpuprobe with the GPU environment: it creates the backend,
-// names its devices and checks a matrix product against the CPU's.
-func probeGPU(env map[string]string) (string, error) {
+// probeXLA builds and runs kernel/gpuprobe with an XLA environment (the GPU's, or XLA's CPU
+// plugin): it creates the backend, names its devices and checks a matrix product against the
+// pure-Go backend's. what names the plugin in the error.
+func probeXLA(env map[string]string, what string) (string, error) {
 	goBin, err := goCommand()
 	if err != nil {
 		return "", err
 	}
 	root := moduleRoot(".")
 	if root == "" {
-		return "", fmt.Errorf("the GPU probe builds kernel/gpuprobe: run install -gpu inside the checkout")
+		return "", fmt.Errorf("the XLA probe builds kernel/gpuprobe: run install inside the checkout")
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
@@ -409,9 +410,14 @@ func probeGPU(env map[string]string) (string, error) {
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	if err := cmd.Run(); err != nil {
-		return "", fmt.Errorf("the CUDA plugin does not compute here (go run -tags xla ./kernel/gpuprobe with GOMLX_BACKEND=%s): %w\n%s\n"+
-			"Check that `nvidia-smi` works, that the plugin matches the driver's CUDA version, and that its NVIDIA libraries are beside it; "+
-			"set PJRT_PLUGIN_LIBRARY_PATH or GOMLX_BACKEND=xla:/abs/path/plugin.so to use another plugin", env["GOMLX_BACKEND"], err, tail(out.String(), 3000))
+		hint := "Check that `nvidia-smi` works, that the plugin matches the driver's CUDA version, and that its NVIDIA libraries are beside it; "
+		if env[xlaCPUEnvMarker] != "" {
+			p, _ := backend.XLACPUPlugin()
+			hint = fmt.Sprintf("Check that a C compiler works (cgo) and that %s is complete (remove its folder %s and run install -xla-cpu again to reinstall it); ",
+				p, filepath.Dir(filepath.Dir(filepath.Dir(p))))
+		}
+		return "", fmt.Errorf("%s does not compute here (go run -tags xla ./kernel/gpuprobe with GOMLX_BACKEND=%s): %w\n%s\n%s"+
+			"set PJRT_PLUGIN_LIBRARY_PATH or GOMLX_BACKEND=xla:/abs/path/plugin.so to use another plugin", what, env["GOMLX_BACKEND"], err, tail(out.String(), 3000), hint)
 	}
 	return lastLine(out.String()), nil
 }

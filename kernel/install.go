@@ -21,16 +21,18 @@ func cmdInstall(args []string) error {
 	classic := fs.Bool("classic", false, "do not install JupyterLab from PyPI: use Debian's classic Notebook")
 	gpu := fs.Bool("gpu", false, "run the kernel on the NVIDIA GPU: check the driver, find or install the CUDA PJRT plugin, check it computes, register the kernel with it")
 	cuda := fs.Int("cuda", 0, "with -gpu: install for this CUDA version (13 or 12) without checking for a driver (image builds, where the driver comes at run time)")
-	cpu := fs.Bool("cpu", false, "register the kernel on the CPU again after -gpu")
+	xlaCPU := fs.Bool("xla-cpu", false, "run the kernel on XLA's CPU compiler (3-7x faster steps than pure Go): install XLA's CPU PJRT plugin from PyPI (hash-pinned, 63 MB), check it computes, register the kernel with it")
+	cpu := fs.Bool("cpu", false, "register the kernel on the pure-Go backend again after -gpu or -xla-cpu")
 	fs.Usage = func() {
-		fmt.Fprintln(fs.Output(), "usage: go run ./kernel install [-force] [-test] [-no-data] [-classic] [-gpu [-cuda 13] | -cpu]\n\n"+
+		fmt.Fprintln(fs.Output(), "usage: go run ./kernel install [-force] [-test] [-no-data] [-classic] [-gpu [-cuda 13] | -xla-cpu | -cpu]\n\n"+
 			"Installs "+labSummary()+" from PyPI (hash-pinned) into "+labVenv()+"\n"+
 			"(Debian's classic Notebook where PyPI cannot be reached), builds GoNB "+goTools[0].Version+" and goimports into\n"+
 			binDir()+", registers the Jupyter kernel \""+kernelName+"\" with\n"+
 			"GOMLX_BACKEND=$GOMLX_BACKEND (default \""+defaultBackend+"\") and GOEXPERIMENT=$GOEXPERIMENT plus simd (the\n"+
 			"backend's AVX matrix-product kernels; GOEXPERIMENT=nosimd opts out), installs the ECharts script and the data sets.\n"+
 			"-gpu registers the kernel on the NVIDIA GPU instead: the XLA backend with a CUDA PJRT plugin found here or\n"+
-			"installed from PyPI (hash-pinned, about 3 GB), cells built with -tags xla; later installs keep it until -cpu.")
+			"installed from PyPI (hash-pinned, about 3 GB), cells built with -tags xla; later installs keep it until -cpu.\n"+
+			"-xla-cpu registers it on XLA's CPU compiler (GOMLX_BACKEND=xla:cpu, the xla-cpu-pjrt plugin from PyPI), likewise.")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
@@ -45,11 +47,11 @@ func cmdInstall(args []string) error {
 		}
 		*gpu = true
 	}
-	if *gpu && *cpu {
-		return exitError{code: 2, msg: "kernel install: -gpu and -cpu exclude each other"}
+	if n := btoi(*gpu) + btoi(*xlaCPU) + btoi(*cpu); n > 1 {
+		return exitError{code: 2, msg: "kernel install: -gpu, -xla-cpu and -cpu exclude each other"}
 	}
 	return install(newLogger("install"), installOptions{Force: *force, Test: *test, Data: !*noData, Classic: *classic,
-		GPU: *gpu, CUDA: *cuda, CPU: *cpu})
+		GPU: *gpu, CUDA: *cuda, XLACPU: *xlaCPU, CPU: *cpu})
 }
 
 // installOptions selects the optional parts of install.
@@ -60,9 +62,10 @@ type installOptions struct {
 	// Classic skips JupyterLab from PyPI: Debian's classic Notebook is the browser UI.
 	Classic bool
 	// GPU registers the kernel on the CUDA plugin (see gpu.go); CUDA (12 or 13) skips the
-	// driver check; CPU drops a GPU registration.
-	GPU, CPU bool
-	CUDA     int
+	// driver check; XLACPU registers it on XLA's CPU plugin (xlacpu.go); CPU drops either
+	// registration.
+	GPU, XLACPU, CPU bool
+	CUDA             int
 }
 
 func install(log *logger, opt installOptions) error {
@@ -85,12 +88,15 @@ func install(log *logger, opt installOptions) error {
 		func() (bool, error) {
 			choice := gpuChoice{CPU: opt.CPU}
 			gpuChanged := false
-			if opt.GPU {
-				env, changed, err := setupGPU(log, opt.CUDA)
-				if err != nil {
-					return false, err
-				}
-				choice.Env, gpuChanged = env, changed
+			var err error
+			switch {
+			case opt.GPU:
+				choice.Env, gpuChanged, err = setupGPU(log, opt.CUDA)
+			case opt.XLACPU:
+				choice.Env, gpuChanged, err = setupXLACPU(log)
+			}
+			if err != nil {
+				return false, err
 			}
 			changed, err := registerKernel(log, opt.Force, choice)
 			return changed || gpuChanged, err
@@ -160,4 +166,11 @@ func (p prefixWriter) Write(b []byte) (int, error) {
 		p.log.printf("%s%s", p.prefix, line)
 	}
 	return len(b), nil
+}
+
+func btoi(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }

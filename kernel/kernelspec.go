@@ -66,10 +66,10 @@ func kernelDir(dataDir string) string { return filepath.Join(dataDir, "kernels",
 // "gonb"; it runs against a throw-away data directory and its spec is rewritten as "peftlab",
 // with peftlab's display name and environment, so the user's kernel list gains exactly one
 // entry. Nothing is written when the registered spec is already the wanted one.
-// gpuChoice says what a registration does about the GPU: use the variables of install -gpu,
-// drop a GPU registration (install -cpu), or, when neither, keep a GPU registration whose plugin
-// still exists (unless the caller's GOMLX_BACKEND says otherwise), so that `make lab` after
-// `install -gpu` stays on the GPU.
+// gpuChoice says what a registration does about XLA: use the variables of install -gpu or
+// -xla-cpu, drop such a registration (install -cpu), or, when neither, keep a GPU or XLA CPU
+// registration whose plugin still exists (unless the caller's GOMLX_BACKEND says otherwise), so
+// that `make lab` after `install -gpu` stays on the GPU.
 type gpuChoice struct {
 	Env map[string]string
 	CPU bool
@@ -98,6 +98,9 @@ func registerKernel(log *logger, force bool, gpu gpuChoice) (changed bool, err e
 			if g := currentGPUEnv(spec); g != nil {
 				maps.Copy(env, g)
 				log.printf("kernel: keeping the GPU registration (GOMLX_BACKEND=%s, set by install -gpu; `go run ./kernel install -cpu` switches back)", g["GOMLX_BACKEND"])
+			} else if x := currentXLACPUEnv(spec); x != nil {
+				maps.Copy(env, x)
+				log.printf("kernel: keeping the XLA CPU registration (GOMLX_BACKEND=%s, set by install -xla-cpu; `go run ./kernel install -cpu` switches back)", x["GOMLX_BACKEND"])
 			}
 		}
 	}
@@ -175,9 +178,11 @@ func specIsCurrent(spec kernelSpec, gonb string, env map[string]string) bool {
 	if len(spec.Argv) == 0 || spec.Argv[0] != gonb || spec.DisplayName != kernelDisplay {
 		return false
 	}
-	// A GPU registration is not current for a CPU one, whose variables it also has.
-	if spec.Env[gpuEnvMarker] != "" && env[gpuEnvMarker] == "" {
-		return false
+	// A GPU or XLA CPU registration is not current for a pure-Go one, whose variables it also has.
+	for _, marker := range []string{gpuEnvMarker, xlaCPUEnvMarker} {
+		if spec.Env[marker] != "" && env[marker] == "" {
+			return false
+		}
 	}
 	return envIncluded(env, spec.Env) && slices.Contains(spec.Argv, "--kernel")
 }

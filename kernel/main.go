@@ -35,6 +35,7 @@ var commands = map[string]command{
 	"lab":     {"start JupyterLab on 127.0.0.1 (token auth) serving notebooks/", cmdLab},
 	"exec":    {"execute notebooks headless; exit non-zero if any cell failed", cmdExec},
 	"gpu":     {"show the NVIDIA driver and the CUDA PJRT plugins install -gpu would use (-env: shell variables)", cmdGPU},
+	"xla-cpu": {"install XLA's CPU PJRT plugin (hash-pinned) without registering the kernel on it, check it computes (-env: shell variables)", cmdXLACPU},
 	"data":    {"install the data sets", cmdData},
 	"new":     {"create notebooks/NAME.ipynb with the standard first cell", cmdNew},
 }

@@ -63,7 +63,7 @@ type report struct {
 	Cores   int           `json:"cores"`
 	Go      string        `json:"go"`
 	Backend string        `json:"backend"`
-	Matmul  string        `json:"matmul_path"`
+	Matmul  string        `json:"matmul_path,omitempty"`
 	Torch   string        `json:"torch,omitempty"`
 	Threads int           `json:"torch_threads,omitempty"`
 	Steps   int           `json:"steps"`
@@ -75,7 +75,10 @@ type report struct {
 
 func (b *bench) run() (*report, error) {
 	rep := &report{Date: time.Now().UTC().Format("2006-01-02"), CPU: backend.CPU(), Cores: runtime.NumCPU(),
-		Go: runtime.Version(), Backend: backend.Describe(), Matmul: backend.MatmulPath(), Steps: b.steps, Models: b.models}
+		Go: runtime.Version(), Backend: backend.Describe(), Steps: b.steps, Models: b.models}
+	if backend.IsGo(backend.Config()) {
+		rep.Matmul = backend.MatmulPath() // XLA brings its own products
+	}
 	if b.peer != nil {
 		rep.Torch, rep.Threads = b.peer.version, b.threads
 	}
@@ -178,6 +181,9 @@ func (b *bench) runProcess(s spec, mk func(context.Context) *exec.Cmd) *result {
 	}
 	if u, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
 		r.PeakRSS = u.Maxrss * 1024
+	}
+	if r.StartRSS == 0 {
+		r.StartRSS = r.PeerRSS
 	}
 	return r
 }

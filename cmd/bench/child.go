@@ -69,8 +69,13 @@ type result struct {
 	Torch     string  `json:"torch,omitempty"`
 	Threads   int     `json:"threads,omitempty"`
 	// PeakRSS is filled in by the parent from the child's resource usage.
-	PeakRSS int64  `json:"peak_rss_bytes"`
-	Error   string `json:"error,omitempty"`
+	PeakRSS int64 `json:"peak_rss_bytes"`
+	// StartRSS is the process's peak RSS once the backend (peftlab) or torch (the peer's
+	// import_rss_bytes) is loaded, before any model exists: PeakRSS - StartRSS is what the row
+	// itself holds, without the libraries (the XLA plugin maps ~200 MB, torch ~500 MB).
+	StartRSS int64  `json:"start_rss_bytes,omitempty"`
+	PeerRSS  int64  `json:"import_rss_bytes,omitempty"`
+	Error    string `json:"error,omitempty"`
 }
 
 // runChild runs one row in this process.
@@ -80,6 +85,7 @@ func runChild(s spec) (r result, err error) {
 	if err != nil {
 		return r, err
 	}
+	r.StartRSS = maxRSS()
 	if s.Row == rowMatmul {
 		return runMatmul(be, s, r)
 	}
@@ -324,4 +330,13 @@ func childMain(specJSON, cpuProfile string) error {
 		r.Error = err.Error()
 	}
 	return json.NewEncoder(os.Stdout).Encode(r)
+}
+
+// maxRSS is this process's peak resident set so far, in bytes.
+func maxRSS() int64 {
+	var u syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &u); err != nil {
+		return 0
+	}
+	return u.Maxrss * 1024
 }

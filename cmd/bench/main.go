@@ -7,6 +7,7 @@
 //	GOEXPERIMENT=simd go run ./cmd/bench -json bench/results.json
 //	go run ./cmd/bench -models bench-lm -rows ft,adalink -steps 30
 //	go run ./cmd/bench -peer none      # peftlab only
+//	go run -tags xla ./cmd/bench -backend xla:cpu   # peftlab on XLA's CPU compiler (make bench-xla)
 //	go run ./cmd/bench -json bench.json -cpuprofile ft.prof -models wide -rows ft
 //
 // Each row runs in a child process of its own (peftlab re-runs this binary
@@ -48,6 +49,8 @@ func run(args []string) error {
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of each peftlab row to FILE.<model>.<row> (pprof)")
 	child := fs.String("child", "", "internal: run one row described by this JSON spec and print its result")
 	timeout := fs.Duration("row-timeout", 0, "kill a row that runs longer than this (0 = 10 minutes); a hang fails loudly")
+	backendFlag := fs.String("backend", "", "peftlab's backend for every row, as $GOMLX_BACKEND (default: $GOMLX_BACKEND, else "+
+		backend.DefaultConfig+"); "+backend.XLACPU+" is XLA's CPU compiler (build with -tags xla; installs its plugin when missing)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -85,6 +88,9 @@ func run(args []string) error {
 	default:
 		return fmt.Errorf("-peer must be auto, none or require, got %q", *peerMode)
 	}
+	if err := useBackend(*backendFlag); err != nil {
+		return err
+	}
 	if !backend.SIMDBuilt() {
 		fmt.Fprintln(os.Stderr, "bench: warning: this binary was built without GOEXPERIMENT=simd, so peftlab runs its portable "+
 			"matrix-product loops; use `make bench` or `GOEXPERIMENT=simd go run ./cmd/bench`")
@@ -105,6 +111,29 @@ func run(args []string) error {
 			return err
 		}
 	}
+	return nil
+}
+
+// useBackend makes cfg (when set) the backend of this process and of every row's child,
+// installs XLA's CPU plugin when cfg asks for it and it is missing (saying so), and checks that
+// the backend starts, so that a wrong setting fails before the first row.
+func useBackend(cfg string) error {
+	if cfg != "" {
+		if err := os.Setenv(backend.EnvVar, cfg); err != nil {
+			return err
+		}
+	}
+	if cfg := backend.Config(); backend.IsXLACPU(cfg) && os.Getenv("PJRT_PLUGIN_LIBRARY_PATH") == "" {
+		logf := func(format string, args ...any) { fmt.Fprintf(os.Stderr, "bench: "+format+"\n", args...) }
+		if _, err := backend.InstallXLACPU(logf); err != nil {
+			return err
+		}
+	}
+	b, err := backend.New()
+	if err != nil {
+		return err
+	}
+	b.Finalize()
 	return nil
 }
 

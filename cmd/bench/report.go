@@ -30,7 +30,8 @@ func (r *report) print(w io.Writer) {
 		fmt.Fprintf(w, "- %s: %s (%d weights)\n", m.Config.Name, m.What, m.Weights())
 	}
 	fmt.Fprintln(w, "- GFLOP/s counts 2·m·n·k per matrix product of the forward pass (element-wise work not counted);"+
-		" a FT step is 3× the forward, a LoRA or AdaLink step (frozen base) 2×. Peak MB is the row's process maximum RSS.")
+		" a FT step is 3× the forward, a LoRA or AdaLink step (frozen base) 2×. Peak MB is the row's process maximum RSS;"+
+		" in parentheses the part above the RSS once the backend (peftlab) or torch (PyTorch) was loaded, before the model.")
 	for _, p := range r.Rows {
 		for _, side := range []*result{p.Ours, p.Peer} {
 			if side != nil && side.Error != "" {
@@ -97,9 +98,15 @@ func gflops(r *result, flops float64) string {
 	return fmt.Sprintf("%.1f", flops/(r.MedianMs/1000)/1e9)
 }
 
+// mb is a row's peak RSS and, in parentheses, how much of it came after the backend or torch
+// was loaded (the row's own tensors, graphs and optimizer state).
 func mb(r *result) string {
 	if r == nil || r.PeakRSS == 0 {
 		return "–"
 	}
-	return fmt.Sprintf("%.0f", float64(r.PeakRSS)/(1<<20))
+	s := fmt.Sprintf("%.0f", float64(r.PeakRSS)/(1<<20))
+	if r.StartRSS > 0 && r.StartRSS <= r.PeakRSS {
+		s += fmt.Sprintf(" (+%.0f)", float64(r.PeakRSS-r.StartRSS)/(1<<20))
+	}
+	return s
 }

@@ -26,6 +26,7 @@
 // time), so it is only compiled in with the build tag "xla":
 //
 //	go build -tags xla ./...        # or: go test -tags xla ...
+//	GOMLX_BACKEND=xla:cpu ./program   # XLA's CPU compiler (InstallXLACPU; 3-7x faster than pure Go)
 //	GOMLX_BACKEND=xla:/abs/path/to/xla_cuda_plugin.so ./program
 //	# or: PJRT_PLUGIN_LIBRARY_PATH=/dir/with/plugins GOMLX_BACKEND=xla:cuda ./program
 //
@@ -107,6 +108,10 @@ func New() (b compute.Backend, err error) {
 		slices.Sort(known)
 		return nil, fmt.Errorf("%s=%q: unknown backend %q (compiled in: %s)", EnvVar, cfg, name, strings.Join(known, ", "))
 	}
+	cfg, err = resolveXLACPU(cfg)
+	if err != nil {
+		return nil, err
+	}
 	err = catch.Error(func() error {
 		if name == gobackend.BackendName {
 			// The Go backend prints a line to stdout when given "parallelism":
@@ -153,6 +158,12 @@ func quietly(fn func() (compute.Backend, error)) (compute.Backend, error) {
 	return fn()
 }
 
+// IsGo reports whether a backend configuration names the pure-Go backend.
+func IsGo(cfg string) bool {
+	name, _, _ := strings.Cut(cfg, ":")
+	return name == gobackend.BackendName
+}
+
 // Describe returns a one-line description of the backend New selects, its
 // configuration, the matrix-product kernels and the GoMLX version, for the
 // first cell of a notebook, run records and benchmark reports.
@@ -168,6 +179,8 @@ func Describe() string {
 			gpus = "no NVIDIA GPU found"
 		}
 		return fmt.Sprintf("%s (XLA/PJRT) — %s · GoMLX %s", cfg, gpus, GoMLXVersion())
+	case IsXLACPU(cfg):
+		return fmt.Sprintf("%s (XLA/PJRT, CPU: %s) · GoMLX %s", cfg, XLACPUWheel(), GoMLXVersion())
 	case slices.Contains(xlaNames, name):
 		return fmt.Sprintf("%s (XLA/PJRT) · GoMLX %s", cfg, GoMLXVersion())
 	}
