@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	"github.com/peftlab/peftlab/pkg/fetch"
@@ -73,7 +74,7 @@ func InstallXLACPU(logf func(format string, args ...any)) (string, error) {
 func IsXLACPU(cfg string) bool {
 	name, rest, _ := strings.Cut(cfg, ":")
 	plugin, _, _ := strings.Cut(rest, ",")
-	return (name == "xla" || name == "stablehlo" || name == "hlo" || name == "shlo") && plugin == "cpu"
+	return slices.Contains(xlaNames, name) && plugin == "cpu"
 }
 
 // resolveXLACPU turns "xla:cpu[,options]" into the absolute path of peftlab's installed plugin
